@@ -1,0 +1,295 @@
+"""The contents manager of a server spawned by nbspaces.
+
+The root of the file tree is the user's home; each shared folder of the plan is a top-level
+folder of it. This manager enforces, before any byte moves:
+
+- the home quota (where the plan says the server enforces it; elsewhere the filesystem does,
+  and this manager turns its "no space left" into the same message);
+- read-only shared folders: every write is refused with a 403 and a message that says what
+  to do instead;
+- containment: no path, and no link, leads out of the space it starts in.
+
+Without a plan (nbspaces installed, but the server not spawned by nbspaces) it behaves
+exactly like jupyter_server's AsyncLargeFileManager.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import errno
+import json
+import os
+import time
+from typing import Any
+
+from jupyter_server.services.contents.largefilemanager import AsyncLargeFileManager
+from tornado.web import HTTPError
+from traitlets import Float
+
+from ..plan import Plan, Space
+from ..sizes import format_size
+
+QUOTA_STATUS = 507  # Insufficient Storage
+
+
+def tree_bytes(root: str, skip: set[str] | frozenset[str] = frozenset()) -> int:
+    """Total size of the files under root, not following links; ``skip`` names top-level entries."""
+    total = 0
+    stack = [root]
+    while stack:
+        top = stack.pop()
+        try:
+            entries = list(os.scandir(top))
+        except OSError:
+            continue
+        for entry in entries:
+            if top == root and entry.name in skip:
+                continue
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
+                elif entry.is_file(follow_symlinks=False):
+                    total += entry.stat(follow_symlinks=False).st_size
+            except OSError:
+                continue
+    return total
+
+
+class HomeUsage:
+    """Bytes used in the home, walked in a thread and kept up to date by our own writes.
+
+    A walk of a large home is slow, so it runs at most every ``max_age`` seconds; between
+    walks each save adjusts the figure. Writes from kernels are picked up by the next walk.
+    """
+
+    def __init__(self, root: str, skip: set[str], max_age: float):
+        self.root = root
+        self.skip = skip  # top-level names that are other spaces
+        self.max_age = max_age
+        self._bytes: int | None = None
+        self._at = 0.0
+        self._lock = asyncio.Lock()
+
+    def _walk(self) -> int:
+        return tree_bytes(self.root, self.skip)
+
+    async def current(self) -> int:
+        async with self._lock:
+            if self._bytes is None or time.monotonic() - self._at > self.max_age:
+                self._bytes = await asyncio.to_thread(self._walk)
+                self._at = time.monotonic()
+            return self._bytes
+
+    def add(self, delta: int) -> None:
+        if self._bytes is not None:
+            self._bytes = max(0, self._bytes + delta)
+
+
+class SpacesContentsManager(AsyncLargeFileManager):
+    """Home at the root, shared folders as top-level folders, quota and read-only enforced."""
+
+    usage_max_age = Float(
+        30.0,
+        config=True,
+        help="Seconds a walked figure of the home's usage is trusted before it is walked again.",
+    )
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.plan: Plan | None = Plan.from_env()
+        skip = {s.mount for s in self.plan.spaces if s.mount} if self.plan else set()
+        self.usage = HomeUsage(os.path.abspath(self.root_dir), skip, self.usage_max_age)
+
+    # -- where a path belongs ---------------------------------------------------------
+
+    def space_of(self, path: str) -> Space | None:
+        if self.plan is None:
+            return None
+        head = path.strip("/").split("/", 1)[0]
+        space = self.plan.by_mount(head) if head else None
+        return space or self.plan.home
+
+    def _space_root(self, space: Space) -> str:
+        return os.path.realpath(os.path.join(self.root_dir, space.mount))
+
+    def _get_os_path(self, path: str) -> str:
+        os_path = super()._get_os_path(path)
+        space = self.space_of(path)
+        if space is not None:
+            real = os.path.realpath(os_path)
+            root = self._space_root(space)
+            inside = real == root or real.startswith(root + os.sep)
+            # A home path must not reach into a shared folder through a link either.
+            if inside and space.kind == "home":
+                inside = not any(
+                    real == self._space_root(s) or real.startswith(self._space_root(s) + os.sep)
+                    for s in self.plan.spaces  # type: ignore[union-attr]
+                    if s.kind != "home"
+                )
+            if not inside:
+                raise HTTPError(403, f"'{path}' leads out of its space through a link; nbspaces does not follow it")
+        return os_path
+
+    def _check_writable(self, path: str, action: str) -> None:
+        space = self.space_of(path)
+        if space is None:
+            return
+        if space.read_only:
+            raise HTTPError(
+                403,
+                f"Cannot {action} '{path}': '{space.mount}' is shared with you read-only. "
+                "Save your own copy in your home instead.",
+            )
+        if space.kind != "home" and path.strip("/") == space.mount:
+            raise HTTPError(403, f"Cannot {action} '{path}': it is the shared folder itself, not a file of yours")
+
+    # -- quota --------------------------------------------------------------------------
+
+    async def _used_and_limit(self) -> tuple[int, int] | None:
+        if self.plan is None or self.plan.home.quota_bytes is None:
+            return None
+        limit = self.plan.home.quota_bytes
+        if self.plan.home.quota_enforced_by == "filesystem":
+            st = await asyncio.to_thread(os.statvfs, self.root_dir)
+            return (st.f_blocks - st.f_bfree) * st.f_frsize, min(limit, st.f_blocks * st.f_frsize)
+        return await self.usage.current(), limit
+
+    async def home_usage(self) -> tuple[int, int] | None:
+        """(bytes used, quota in bytes) of the home, or None without a plan."""
+        return await self._used_and_limit()
+
+    async def _check_quota(self, path: str, new_bytes: int, replaces: int = 0) -> None:
+        space = self.space_of(path)
+        if space is None or space.kind != "home":
+            return
+        figures = await self._used_and_limit()
+        if figures is None:
+            return
+        used, limit = figures
+        after = used - replaces + new_bytes
+        if new_bytes > replaces and after > limit:
+            raise HTTPError(
+                QUOTA_STATUS,
+                f"Not saved: '{path}' would bring your home to {format_size(after)}, over its "
+                f"{format_size(limit)} quota. Free some space, or ask your admins for a bigger home.",
+            )
+
+    def _size_on_disk(self, path: str) -> int:
+        try:
+            os_path = self._get_os_path(path)
+            return os.path.getsize(os_path) if os.path.isfile(os_path) else 0
+        except (OSError, HTTPError):
+            return 0
+
+    @staticmethod
+    def _content_bytes(model: dict[str, Any]) -> int:
+        content = model.get("content")
+        if content is None:
+            return 0
+        if model.get("type") == "notebook":
+            return len(json.dumps(content, indent=1).encode())
+        if model.get("format") == "base64":
+            return len(base64.b64decode(content.encode("ascii"), validate=False))
+        return len(content.encode("utf-8")) if isinstance(content, str) else 0
+
+    def _no_space(self, path: str, err: BaseException) -> HTTPError | None:
+        text = str(err)
+        if (isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT)) or (
+            "No space left" in text or "Disk quota exceeded" in text
+        ):
+            return HTTPError(
+                QUOTA_STATUS,
+                f"Not saved: your home is full (its quota is reached) while writing '{path}'. "
+                "Free some space, or ask your admins for a bigger home.",
+            )
+        if (isinstance(err, OSError) and err.errno == errno.EROFS) or "Read-only file system" in text:
+            return HTTPError(403, f"Cannot write '{path}': it is on a read-only folder")
+        return None
+
+    # -- writes -------------------------------------------------------------------------
+
+    async def save(self, model: dict[str, Any], path: str = "") -> dict[str, Any]:
+        path = path.strip("/")
+        self._check_writable(path, "save")
+        chunk = model.get("chunk")
+        new_bytes = self._content_bytes(model)
+        replaces = 0 if chunk not in (None, 1) else await asyncio.to_thread(self._size_on_disk, path)
+        await self._check_quota(path, new_bytes, replaces)
+        try:
+            result = await super().save(model, path)
+        except HTTPError as e:
+            mapped = self._no_space(path, e)
+            if mapped is not None:
+                raise mapped from e
+            raise
+        except OSError as e:
+            raise (self._no_space(path, e) or e) from e
+        self.usage.add(new_bytes - replaces)
+        return result
+
+    async def delete_file(self, path: str) -> None:
+        self._check_writable(path, "delete")
+        freed = await asyncio.to_thread(self._tree_bytes, path)
+        await super().delete_file(path)
+        if (space := self.space_of(path)) is not None and space.kind == "home":
+            self.usage.add(-freed)
+
+    async def rename_file(self, old_path: str, new_path: str) -> None:
+        self._check_writable(old_path, "move")
+        self._check_writable(new_path, "move into")
+        src, dst = self.space_of(old_path), self.space_of(new_path)
+        if src is not None and dst is not None and src.name != dst.name:
+            await self._check_quota(new_path, await asyncio.to_thread(self._tree_bytes, old_path))
+        try:
+            await super().rename_file(old_path, new_path)
+        except HTTPError as e:
+            raise (self._no_space(new_path, e) or e) from e
+
+    async def copy(self, from_path: str, to_path: str | None = None) -> dict[str, Any]:
+        into = (to_path if to_path is not None else from_path.rpartition("/")[0]).strip("/")
+        space = self.space_of(into)
+        if space is not None and space.read_only:
+            raise HTTPError(
+                403, f"Cannot copy into '{into}': '{space.mount}' is shared with you read-only"
+            )
+        size = await asyncio.to_thread(self._tree_bytes, from_path)
+        await self._check_quota(into, size)
+        model = await super().copy(from_path, to_path)
+        if space is not None and space.kind == "home":
+            self.usage.add(size)
+        return model
+
+    def _tree_bytes(self, path: str) -> int:
+        os_path = self._get_os_path(path)
+        if not os.path.isdir(os_path):
+            return os.path.getsize(os_path) if os.path.exists(os_path) else 0
+        return tree_bytes(os_path)
+
+    async def create_checkpoint(self, path: str) -> dict[str, Any]:
+        space = self.space_of(path)
+        if space is not None and space.read_only:
+            # Nothing can change in a read-only folder: a checkpoint would only fail to write.
+            raise HTTPError(403, f"No checkpoint for '{path}': '{space.mount}' is read-only for you")
+        return await super().create_checkpoint(path)
+
+    async def restore_checkpoint(self, checkpoint_id: str, path: str) -> None:
+        self._check_writable(path, "restore")
+        await super().restore_checkpoint(checkpoint_id, path)
+
+    # -- reads --------------------------------------------------------------------------
+
+    async def get(self, path: str, content: bool = True, type: str | None = None,
+                  format: str | None = None, require_hash: bool = False) -> dict[str, Any]:
+        model = await super().get(path, content=content, type=type, format=format, require_hash=require_hash)
+        if self.plan is not None:
+            self._mark_read_only(model)
+        return model
+
+    def _mark_read_only(self, model: dict[str, Any]) -> None:
+        space = self.space_of(model["path"])
+        if space is not None and space.read_only:
+            model["writable"] = False
+        if model.get("type") == "directory" and isinstance(model.get("content"), list):
+            for child in model["content"]:
+                self._mark_read_only(child)

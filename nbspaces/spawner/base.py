@@ -1,0 +1,58 @@
+"""What every nbspaces spawner shares: the plan of a user, and the environment it gets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..catalog import Catalog
+from ..plan import PLAN_ENV, Plan, resolve
+from .config import NBSpaces
+
+
+class SpacesMixin:
+    """Mixed into a JupyterHub Spawner. Subclasses set how homes and quotas are enforced."""
+
+    # Set by subclasses (as attributes or properties).
+    isolation: str
+    quota_enforced_by: str
+    catalog_need: str | None = None
+    check_sources: bool = False
+
+    _nbspaces_auth_state: dict[str, Any] | None = None
+
+    @property
+    def nbspaces(self) -> NBSpaces:
+        return NBSpaces(parent=self)  # type: ignore[arg-type]
+
+    def nbspaces_catalog(self) -> Catalog:
+        return self.nbspaces.catalog(need=self.catalog_need, check_sources=self.check_sources)
+
+    def resolve_plan(self, catalog: Catalog | None = None) -> Plan:
+        """The catalog for this spawner's user, with their groups' current properties."""
+        catalog = catalog or self.nbspaces_catalog()
+        groups = {g.name: dict(g.properties or {}) for g in self.user.groups}  # type: ignore[attr-defined]
+        plan, problems = resolve(
+            catalog,
+            self.user.name,  # type: ignore[attr-defined]
+            groups,
+            isolation=self.isolation,
+            quota_enforced_by=self.quota_enforced_by,
+        )
+        for problem in problems:
+            self.log.warning("nbspaces: ignoring %s", problem)  # type: ignore[attr-defined]
+        return plan
+
+    async def run_auth_state_hook(self, auth_state: dict[str, Any] | None) -> None:
+        self._nbspaces_auth_state = auth_state or {}
+        await super().run_auth_state_hook(auth_state)  # type: ignore[misc]
+
+    def nbspaces_env(self, plan: Plan) -> dict[str, str]:
+        """NBSPACES_PLAN, ONEPROVIDER_HOST and the user's own ONECLIENT_ACCESS_TOKEN."""
+        env = {PLAN_ENV: plan.to_json()}
+        settings = self.nbspaces
+        if settings.oneprovider_host:
+            env["ONEPROVIDER_HOST"] = settings.oneprovider_host
+        token = (self._nbspaces_auth_state or {}).get(settings.onedata_token_key)
+        if isinstance(token, str) and token:
+            env["ONECLIENT_ACCESS_TOKEN"] = token
+        return env

@@ -1,0 +1,137 @@
+"""``configure_hub(c)``: the last line of a hub config that uses nbspaces.
+
+JupyterHub offers spawners no hook at hub start, so the config file calls this once its
+settings are made: it validates the catalog (a wrong catalog stops the hub with a message
+naming every wrong key), adds the idle culler as a hub-managed service with the least
+privileges it needs, adds one community-admin role per group, and logs once which
+isolation level is active.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import sys
+from typing import Any
+
+from traitlets.config import Config
+from traitlets.utils.importstring import import_item
+
+from ..catalog import CatalogError
+from .config import NBSpaces
+
+CULLER_SCOPES = ["list:users", "read:users:activity", "read:servers", "delete:servers"]
+# The hub's own default; the culler's timeout must exceed it or active servers look idle.
+LAST_ACTIVITY_INTERVAL = 300
+
+_ISOLATION_NOTES = {
+    "basic": (
+        "nbspaces isolation: basic. Every server runs as the hub's unix account; the home quota "
+        "and read-only shared folders are enforced by the server's contents manager only. It does "
+        "not protect against code in a user's kernel or terminal, which can read other homes, "
+        "write past the quota and write into read-only folders. Use isolation 'strong' (root) or "
+        "Kubernetes for untrusted users."
+    ),
+    "strong": (
+        "nbspaces isolation: strong. Every server runs as its own unix account in its own mount "
+        "namespace, with an ext4 home image (hard quota), kernel read-only bind mounts and a private "
+        "/tmp. It does not limit CPU, memory or network, and users share the host's kernel, "
+        "processes list and installed software."
+    ),
+    "kubernetes": (
+        "nbspaces isolation: kubernetes. Every server is a pod with its home PVC and shared folder "
+        "volumes (readOnly on the mount where the user may not write). The home quota is as hard as "
+        "the storage class makes it."
+    ),
+}
+
+
+def _spawner_class(c: Config) -> type:
+    value = c.JupyterHub.get("spawner_class")
+    if value is None:
+        from .local import LocalSpaceSpawner
+
+        c.JupyterHub.spawner_class = LocalSpaceSpawner
+        return LocalSpaceSpawner
+    if isinstance(value, str):
+        aliases = {"nbspaces-local": "nbspaces.spawner.local.LocalSpaceSpawner",
+                   "nbspaces-kubernetes": "nbspaces.spawner.kube.KubeSpaceSpawner"}
+        return import_item(aliases.get(value, value))
+    return value
+
+
+def _role_name(group: str) -> str:
+    cleaned = re.sub(r"[^a-z0-9-]+", "-", group.lower()).strip("-") or "group"
+    return f"nbspaces-community-admin-{cleaned}"
+
+
+def community_admin_role(group: str, users: list[str]) -> dict[str, Any]:
+    """Least privilege to manage one group's shared folders through its properties.
+
+    ``groups!group=<name>`` is the narrowest scope JupyterHub has that can write a group's
+    properties; it also lets these admins add or remove members of that one group.
+    """
+    return {
+        "name": _role_name(group),
+        "description": f"Manage the nbspaces shared folders of group {group}",
+        "scopes": [f"groups!group={group}"],
+        "users": list(users),
+    }
+
+
+def configure_hub(c: Config) -> None:
+    """Validate the catalog and add the culler and community-admin roles to ``c``."""
+    settings = NBSpaces(config=c)
+    spawner = _spawner_class(c)
+    kube = "Kube" in spawner.__name__
+    isolation = "kubernetes" if kube else c.get(spawner.__name__, {}).get("isolation", "basic")
+    if isolation == "strong" and os.geteuid() != 0:
+        raise SystemExit("nbspaces: isolation 'strong' needs the hub to run as root; use 'basic' otherwise")
+    try:
+        settings.catalog(need="volume" if kube else "source", check_sources=not kube)
+    except CatalogError as e:
+        raise SystemExit(str(e)) from None
+
+    roles: list[dict[str, Any]] = list(c.JupyterHub.get("load_roles", []))
+    services: list[dict[str, Any]] = list(c.JupyterHub.get("services", []))
+    for group, users in sorted(settings.community_admins.items()):
+        if not isinstance(users, list) or not all(isinstance(u, str) for u in users):
+            raise SystemExit(f"nbspaces: community_admins.{group}: must be a list of user names")
+        roles.append(community_admin_role(group, users))
+
+    if settings.cull_timeout > 0:
+        interval = c.JupyterHub.get("last_activity_interval", LAST_ACTIVITY_INTERVAL)
+        if settings.cull_timeout <= interval:
+            raise SystemExit(
+                f"nbspaces: cull_timeout ({settings.cull_timeout} s) must exceed "
+                f"JupyterHub.last_activity_interval ({interval} s), or active servers look idle"
+            )
+        every = settings.cull_every or max(10, settings.cull_timeout // 10)
+        services.append({
+            "name": "idle-culler",
+            "command": [sys.executable, "-m", "jupyterhub_idle_culler",
+                        f"--timeout={settings.cull_timeout}", f"--cull-every={every}",
+                        *settings.cull_args],
+        })
+        roles.append({
+            "name": "idle-culler",
+            "description": "Stop servers idle for longer than the cull timeout",
+            "scopes": CULLER_SCOPES,
+            "services": ["idle-culler"],
+        })
+    c.JupyterHub.load_roles = roles
+    c.JupyterHub.services = services
+    _log_when_ready(_ISOLATION_NOTES[isolation])
+
+
+def _log_when_ready(message: str) -> None:
+    """Log once the hub's logging is set up (it is not yet while the config loads)."""
+    def emit() -> None:
+        logging.getLogger("JupyterHub").warning(message)
+
+    try:
+        asyncio.get_running_loop().call_soon(emit)
+    except RuntimeError:
+        emit()

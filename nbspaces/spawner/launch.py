@@ -1,0 +1,82 @@
+"""Strong isolation: mount a user's spaces in their own mount namespace, then become them.
+
+Run by the local spawner as root, under ``unshare --mount --propagation private``::
+
+    python -m nbspaces.spawner.launch -- jupyterhub-singleuser ...
+
+It reads its instructions (no secrets: paths, uid, gid) from ``NBSPACES_LAUNCH``, mounts
+the home image over the home folder, bind-mounts each shared folder into the home
+(read-only where the user may not write), gives the server a private /tmp, drops every
+privilege and executes the server. When the last process of the namespace exits, the
+kernel unmounts everything and frees the loop device.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+LAUNCH_ENV = "NBSPACES_LAUNCH"
+
+
+def _mount(*args: str) -> None:
+    subprocess.run(["mount", *args], check=True, capture_output=True, text=True)
+
+
+def _bind(source: str, target: str, read_only: bool) -> str | None:
+    """Bind-mount a shared folder; return why it was skipped, if it was."""
+    if os.path.islink(target) or (os.path.exists(target) and not os.path.isdir(target)):
+        return f"{target} is not a folder"
+    if os.path.isdir(target) and os.listdir(target):
+        return f"{target} holds the user's own files"
+    os.makedirs(target, mode=0o755, exist_ok=True)
+    _mount("--bind", source, target)
+    # The remount makes the bind itself read-only: the kernel answers EROFS to every write.
+    flags = "remount,bind,nosuid,nodev" + (",ro" if read_only else "")
+    _mount("-o", flags, target)
+    return None
+
+
+def main(argv: list[str]) -> int:
+    if argv and argv[0] == "--":
+        argv = argv[1:]
+    if not argv:
+        print("nbspaces launch: no command to run", file=sys.stderr)
+        return 2
+    spec = json.loads(os.environ.pop(LAUNCH_ENV))
+    home, uid, gid = spec["home"], int(spec["uid"]), int(spec["gid"])
+
+    _mount("-o", "loop,nosuid,nodev", spec["image"], home)
+    os.chown(home, uid, gid)
+    os.chmod(home, 0o700)
+    for bind in spec["binds"]:
+        target = os.path.join(home, bind["target"])
+        skipped = _bind(bind["source"], target, bool(bind["read_only"]))
+        if skipped:
+            print(f"nbspaces: shared folder {bind['target']!r} not mounted: {skipped}", file=sys.stderr)
+    if spec.get("tmp_size"):
+        _mount("-t", "tmpfs", "-o", f"mode=1777,nosuid,nodev,size={spec['tmp_size']}", "tmpfs", "/tmp")
+
+    os.setgroups([])
+    os.setgid(gid)
+    os.setuid(uid)
+    if os.getuid() != uid or os.geteuid() != uid or os.getgid() != gid:
+        print("nbspaces launch: could not drop privileges", file=sys.stderr)
+        return 1
+    os.chdir(home)
+    program = shutil.which(argv[0]) or argv[0]
+    try:
+        os.execve(program, argv, os.environ)
+    except OSError as e:
+        print(
+            f"nbspaces launch: uid {uid} cannot run {program} ({e.strerror}); point "
+            "c.LocalSpaceSpawner.cmd at a Python environment every user can read",
+            file=sys.stderr,
+        )
+    return 1
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

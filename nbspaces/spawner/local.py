@@ -1,0 +1,296 @@
+"""The local spawner: nbspaces on one machine, the embedded default.
+
+Two isolation levels:
+
+``basic`` (default; no root needed): every server runs as the hub's own unix account, homes
+are folders under ``data_dir/homes``, shared folders appear in the home as links, the home
+quota and read-only folders are enforced by the server's contents manager. Code running in a
+user's kernel is not held back by either.
+
+``strong`` (the hub runs as root and the admin turned it on): every server runs as its own
+unix account in its own mount namespace. The home is a sparse ext4 image loop-mounted over
+the home folder, so the kernel enforces the quota; shared folders are bind-mounted into the
+home, read-only unless the user may write, so the kernel refuses writes (EROFS) whatever
+code the user runs; ``/tmp`` is private to the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import pwd
+import re
+import shlex
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from subprocess import Popen
+
+from jupyterhub.spawner import LocalProcessSpawner
+from jupyterhub.utils import random_port
+from traitlets import Bool, Enum, Integer, Unicode, default, validate
+
+from ..catalog import Catalog
+from ..provision import Mount, mounts
+from .base import SpacesMixin
+
+LAUNCH_ENV = "NBSPACES_LAUNCH"
+# The launcher mounts the home and shared folders in a new mount namespace, then drops root.
+_LAUNCHER = ["unshare", "--mount", "--propagation", "private", "--",
+             sys.executable, "-m", "nbspaces.spawner.launch", "--"]
+_SAFE_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+
+
+def fs_name(username: str) -> str:
+    """A file name for a user: the name itself when safe, else a cleaned name plus a hash."""
+    if _SAFE_NAME.match(username) and ".." not in username:
+        return username
+    cleaned = re.sub(r"[^a-z0-9._-]+", "-", username.lower()).strip("-.")[:40] or "user"
+    return f"{cleaned}-{hashlib.sha256(username.encode()).hexdigest()[:10]}"
+
+
+class LocalSpaceSpawner(SpacesMixin, LocalProcessSpawner):
+    """Spawns single-user servers on this machine with a persistent home and shared folders."""
+
+    catalog_need = "source"
+    check_sources = True
+
+    isolation = Enum(
+        ["basic", "strong"],
+        default_value="basic",
+        help="""'basic': one unix account, quota and read-only enforced by the server.
+        'strong': root only; one unix account per user, a hard quota and read-only mounts
+        enforced by the kernel. See the module documentation.""",
+    ).tag(config=True)
+
+    data_dir = Unicode(
+        help="Where homes (and in strong isolation, home images) live. Default: $NBSPACES_DATA_DIR.",
+    ).tag(config=True)
+
+    uid_base = Integer(
+        200000,
+        help="""Strong isolation: a user without a system account runs as uid/gid
+        uid_base + their hub user id. No /etc/passwd entry is made.""",
+    ).tag(config=True)
+
+    use_system_users = Bool(
+        False,
+        help="Strong isolation: run users as their existing system accounts (LDAP, SSSD...).",
+    ).tag(config=True)
+
+    private_tmp_size = Unicode(
+        "1g",
+        help="Strong isolation: size of the server's private /tmp (a tmpfs); '' keeps the host's /tmp.",
+    ).tag(config=True)
+
+    @default("data_dir")
+    def _default_data_dir(self) -> str:
+        return os.environ.get("NBSPACES_DATA_DIR", "/var/lib/nbspaces")
+
+    @default("cmd")
+    def _default_cmd(self) -> list[str]:
+        return [sys.executable, "-m", "jupyterhub.singleuser"]
+
+    @validate("isolation")
+    def _check_isolation(self, proposal: dict) -> str:
+        if proposal["value"] == "strong" and os.geteuid() != 0:
+            raise ValueError("isolation 'strong' needs the hub to run as root; use 'basic' otherwise")
+        return proposal["value"]
+
+    @property
+    def quota_enforced_by(self) -> str:
+        return "filesystem" if self.isolation == "strong" else "server"
+
+    # -- paths ------------------------------------------------------------------------
+
+    @property
+    def home_dir(self) -> str:
+        return str(Path(self.data_dir) / "homes" / fs_name(self.user.name))
+
+    @property
+    def home_image(self) -> str:
+        return str(Path(self.data_dir) / "home-images" / f"{fs_name(self.user.name)}.img")
+
+    def run_as(self) -> tuple[int, int]:
+        """The uid and gid of this user's server in strong isolation."""
+        if self.use_system_users:
+            entry = pwd.getpwnam(self.user.name)
+            return entry.pw_uid, entry.pw_gid
+        uid = self.uid_base + int(self.user.id)
+        return uid, uid
+
+    # -- spawning ---------------------------------------------------------------------
+
+    def get_env(self) -> dict[str, str]:
+        env = super().get_env()
+        env.update(self.nbspaces_env(self._plan))
+        return env
+
+    def user_env(self, env: dict[str, str]) -> dict[str, str]:
+        env["USER"] = self.user.name
+        env["HOME"] = self.home_dir
+        env["SHELL"] = "/bin/bash"
+        return env
+
+    def get_args(self) -> list[str]:
+        args = [f"--ServerApp.root_dir={self.home_dir}", *super().get_args()]
+        if self.isolation == "basic" and os.geteuid() == 0:
+            args.append("--ServerApp.allow_root=True")
+        return args
+
+    def make_preexec_fn(self, name: str):  # type: ignore[no-untyped-def]
+        home = self.home_dir
+
+        def preexec() -> None:
+            os.chdir(home)
+
+        # In strong isolation the launcher changes user after mounting, as root.
+        return None if self.isolation == "strong" else preexec
+
+    async def move_certs(self, paths: dict[str, str]) -> dict[str, str]:
+        return paths
+
+    async def start(self) -> tuple[str, int]:
+        catalog = self.nbspaces_catalog()
+        self._plan = self.resolve_plan(catalog)
+        plan_mounts = mounts(self._plan, catalog)
+        argv = [*self.cmd, *self.get_args()]
+        if self.isolation == "strong":
+            launch = await asyncio.to_thread(self._prepare_strong, plan_mounts)
+            argv = [*_LAUNCHER, *argv]
+        else:
+            launch = None
+            await asyncio.to_thread(self._prepare_basic, plan_mounts, catalog)
+        if self.port == 0:
+            self.port = random_port()
+        env = self.get_env()
+        if launch:
+            env[LAUNCH_ENV] = launch
+        self.log.info("Spawning %s (nbspaces isolation: %s)", shlex.join(argv), self.isolation)
+        kwargs = {"preexec_fn": self.make_preexec_fn(self.user.name), "start_new_session": True}
+        kwargs.update(self.popen_kwargs)
+        kwargs["env"] = env
+        self.proc = Popen(argv, **kwargs)
+        self.pid = self.proc.pid
+        return (self.ip or "127.0.0.1", self.port)
+
+    async def stop(self, now: bool = False) -> None:
+        await super().stop(now=now)
+        if self.isolation == "strong":
+            # Kernels and daemons a user left behind keep the home mounted: end them, so
+            # the next start gets the image to itself.
+            uid, _ = self.run_as()
+            await asyncio.to_thread(_kill_uid, uid)
+
+    # -- basic ------------------------------------------------------------------------
+
+    def _prepare_basic(self, plan_mounts: list[Mount], catalog: Catalog) -> None:
+        """Make the home folder and link each shared folder of the plan into it."""
+        home = Path(self.home_dir)
+        home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        wanted = {m.target: _source_path(m.source, m.sub_path) for m in plan_mounts if m.kind == "shared"}
+        sources = {os.path.realpath(_source_path(f.source, f.sub_path)) for f in catalog.shared.values()}
+        # Links left by an earlier plan (a folder a community admin turned off) go away.
+        for entry in home.iterdir():
+            if entry.is_symlink() and entry.name not in wanted and os.path.realpath(entry) in sources:
+                entry.unlink()
+        for target, source in wanted.items():
+            link = home / target
+            if link.is_symlink():
+                if os.readlink(link) == source:
+                    continue
+                link.unlink()
+            if link.exists():
+                self.log.warning(
+                    "nbspaces: %s has a folder %r of their own; the shared folder is not linked",
+                    self.user.name, target,
+                )
+                continue
+            link.symlink_to(source, target_is_directory=True)
+
+    # -- strong -----------------------------------------------------------------------
+
+    def _prepare_strong(self, plan_mounts: list[Mount]) -> str:
+        """Make the home image and mount point; return the launcher's instructions."""
+        uid, gid = self.run_as()
+        home = next(m for m in plan_mounts if m.kind == "home")
+        assert home.quota_bytes is not None
+        image = Path(self.home_image)
+        image.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(image.parent, 0o700)
+        if _loop_devices(image):
+            raise RuntimeError(
+                f"the home of {self.user.name} is still in use by a server that is stopping; "
+                "try again in a minute"
+            )
+        _ensure_image(image, home.quota_bytes, uid, gid, self.log)
+        mountpoint = Path(self.home_dir)
+        mountpoint.mkdir(parents=True, exist_ok=True)
+        os.chmod(mountpoint.parent, 0o711)
+        os.chown(mountpoint, uid, gid)
+        os.chmod(mountpoint, 0o700)
+        launch = {
+            "image": str(image),
+            "home": str(mountpoint),
+            "uid": uid,
+            "gid": gid,
+            "tmp_size": self.private_tmp_size,
+            "binds": [
+                {"source": _source_path(m.source, m.sub_path), "target": m.target, "read_only": m.read_only}
+                for m in plan_mounts
+                if m.kind == "shared"
+            ],
+        }
+        return json.dumps(launch)
+
+def _source_path(source: str | None, sub_path: str | None) -> str:
+    assert source is not None  # the catalog requires a source on one machine
+    return os.path.join(source, sub_path) if sub_path else source
+
+
+def _loop_devices(image: Path) -> list[str]:
+    if not image.exists():
+        return []
+    out = subprocess.run(["losetup", "-j", str(image)], capture_output=True, text=True, check=False)
+    return [line.split(":", 1)[0] for line in out.stdout.splitlines() if line.strip()]
+
+
+def _ensure_image(image: Path, size: int, uid: int, gid: int, log) -> None:  # type: ignore[no-untyped-def]
+    """Create the sparse ext4 home image, or grow it when the quota grew."""
+    if not image.exists():
+        tmp = image.with_suffix(".img.new")
+        with open(tmp, "wb") as f:
+            f.truncate(size)
+        os.chmod(tmp, 0o600)
+        subprocess.run(
+            ["mkfs.ext4", "-q", "-F", "-m", "0", "-L", "nbspaces-home", "-E", f"root_owner={uid}:{gid}", str(tmp)],
+            check=True, capture_output=True,
+        )
+        os.replace(tmp, image)  # a half-made image never has the real name
+        return
+    current = image.stat().st_size
+    if size > current:
+        with open(image, "r+b") as f:
+            f.truncate(size)
+        subprocess.run(["e2fsck", "-f", "-p", str(image)], check=False, capture_output=True)
+        subprocess.run(["resize2fs", str(image)], check=True, capture_output=True)
+        log.info("nbspaces: grew home image %s to %d bytes", image, size)
+    elif size < current:
+        log.warning(
+            "nbspaces: home image %s is %d bytes, the quota says %d; homes are never shrunk",
+            image, current, size,
+        )
+
+
+def _kill_uid(uid: int) -> None:
+    for pid_dir in Path("/proc").iterdir():
+        if not pid_dir.name.isdigit():
+            continue
+        try:
+            if pid_dir.stat().st_uid == uid:
+                os.kill(int(pid_dir.name), signal.SIGKILL)
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
