@@ -1,14 +1,26 @@
-"""The nbspaces ExtensionApp: a REST API over the spaces of this server."""
+"""The nbspaces ExtensionApp: the spaces' contents manager and a REST API over them."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from jupyter_server.extension.application import ExtensionApp
 
+from ..plan import Plan
+from .contents import SpacesContentsManager
 from .handlers import SpacesHandler
 
 
 class SpacesApp(ExtensionApp):
     name = "nbspaces"
+
+    def _link_jupyter_server_extension(self, serverapp: Any) -> None:
+        super()._link_jupyter_server_extension(serverapp)
+        # Linking runs before the server makes its contents manager. A server spawned by
+        # nbspaces (it has a plan) gets ours, unless the admin configured another one.
+        configured = serverapp.config.get("ServerApp", {}).get("contents_manager_class")
+        if Plan.from_env() is not None and configured is None:
+            serverapp.contents_manager_class = SpacesContentsManager
 
     def initialize_handlers(self) -> None:
         self.handlers.extend([(r"/nbspaces/api/spaces", SpacesHandler)])

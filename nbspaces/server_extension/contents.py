@@ -212,6 +212,9 @@ class SpacesContentsManager(AsyncLargeFileManager):
     async def save(self, model: dict[str, Any], path: str = "") -> dict[str, Any]:
         path = path.strip("/")
         self._check_writable(path, "save")
+        parent = path.rpartition("/")[0]
+        if parent and not await self.dir_exists(parent):
+            raise HTTPError(404, f"Not saved: the folder '{parent}' does not exist; create it first")
         chunk = model.get("chunk")
         new_bytes = self._content_bytes(model)
         replaces = 0 if chunk not in (None, 1) else await asyncio.to_thread(self._size_on_disk, path)

@@ -1,0 +1,176 @@
+"""A real JupyterHub, configurable-http-proxy and single-user servers, in basic isolation."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from nbspaces.plan import Plan
+from tests.realhub import Hub, plan_of, start_hub
+
+
+def server_environ(user: str) -> dict[str, str]:
+    """The environment of a user's running single-user server, read from /proc."""
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            raw = Path(f"/proc/{pid}/environ").read_bytes()
+        except OSError:
+            continue
+        env = dict(item.split("=", 1) for item in raw.decode(errors="replace").split("\0") if "=" in item)
+        if b"singleuser" in cmdline and env.get("JUPYTERHUB_USER") == user:
+            return env
+    raise AssertionError(f"no server process of {user}")
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Hub, Path]]:
+    root = tmp_path_factory.mktemp("basic")
+    datasets, climate = root / "src" / "datasets", root / "src" / "climate"
+    datasets.mkdir(parents=True)
+    climate.mkdir(parents=True)
+    (datasets / "stations.csv").write_text("station,lat\nPAY,46.81\n")
+    hub = start_hub(root / "hub", f"""
+        c.NBSpaces.home = {{"size": "20GiB", "users": {{"quota-user": "1MiB"}}}}
+        c.NBSpaces.shared = {{
+            "datasets": {{"source": "{datasets}", "groups": {{"*": "ro"}}}},
+            "climate-data": {{"source": "{climate}", "groups": {{"climate": "ro"}}, "users": {{"carol": "rw"}}}},
+        }}
+        c.NBSpaces.community_admins = {{"climate": ["alice"]}}
+        c.NBSpaces.oneprovider_host = "provider.datahub.example"
+        c.NBSpaces.cull_timeout = 0
+    """)
+    for name, groups in {"alice": ["climate"], "bob": ["climate"], "carol": [], "dave": [], "quota-user": []}.items():
+        hub.ensure_user(name, groups)
+    try:
+        yield hub, root / "src"
+    finally:
+        for name in ("alice", "bob", "carol", "dave", "quota-user"):
+            hub.api("DELETE", f"/users/{name}/server")
+        hub.stop()
+
+
+def test_home_files_survive_stop_and_respawn(site: tuple[Hub, Path]) -> None:
+    hub, _ = site
+    hub.spawn("bob")
+    assert hub.put_text("bob", "notes/today.md", "x").status_code == 404  # no such folder yet
+    assert hub.contents("bob", "POST", "", json={"type": "directory"}).status_code == 201
+    assert hub.contents("bob", "PATCH", "Untitled Folder", json={"path": "notes"}).status_code == 200
+    assert hub.put_text("bob", "notes/today.md", "# kept\n").status_code == 201
+    hub.stop_server("bob")
+    hub.spawn("bob")
+    r = hub.contents("bob", "GET", "notes/today.md")
+    assert r.status_code == 200 and r.json()["content"] == "# kept\n"
+
+
+def test_quota_refuses_a_save_and_keeps_earlier_files(site: tuple[Hub, Path]) -> None:
+    hub, _ = site
+    hub.spawn("quota-user")
+    first = os.urandom(600 * 1024)
+    body = {"type": "file", "format": "base64", "content": base64.b64encode(first).decode()}
+    assert hub.contents("quota-user", "PUT", "first.bin", json=body).status_code == 201
+    r = hub.contents("quota-user", "PUT", "second.bin", json=body)
+    assert r.status_code == 507
+    assert "over its 1 MiB quota" in r.json()["message"]
+    assert hub.contents("quota-user", "GET", "second.bin").status_code == 404
+    kept = hub.contents("quota-user", "GET", "first.bin", params={"format": "base64", "type": "file"})
+    assert base64.b64decode(kept.json()["content"]) == first
+    # Overwriting a file with one of the same size is no growth: allowed.
+    assert hub.contents("quota-user", "PUT", "first.bin", json=body).status_code == 200
+
+
+def test_chunked_upload_past_quota_is_refused_at_the_chunk_that_crosses(site: tuple[Hub, Path]) -> None:
+    hub, _ = site
+    hub.spawn("quota-user")
+    chunk = base64.b64encode(b"z" * 256 * 1024).decode()
+    statuses = []
+    for i in (1, 2, 3, -1):
+        model = {"type": "file", "format": "base64", "content": chunk, "chunk": i}
+        statuses.append(hub.contents("quota-user", "PUT", "upload.bin", json=model).status_code)
+    # 600 KiB already used of 1 MiB: the first chunk fits, the second would cross.
+    assert statuses[0] in (200, 201) and statuses[1] == 507
+    size = hub.contents("quota-user", "GET", "upload.bin", params={"content": "0"}).json()["size"]
+    assert size == 256 * 1024
+
+
+def test_read_only_shared_folder_refuses_writes_with_a_message(site: tuple[Hub, Path]) -> None:
+    hub, src = site
+    hub.spawn("dave")
+    listing = hub.contents("dave", "GET", "").json()
+    names = {e["name"]: e for e in listing["content"]}
+    assert "datasets" in names and "climate-data" not in names  # dave is in no community
+    assert hub.contents("dave", "GET", "climate-data").status_code in (403, 404)
+    r = hub.put_text("dave", "datasets/mine.csv", "a,b\n")
+    assert r.status_code == 403 and "read-only" in r.json()["message"]
+    assert not (src / "datasets" / "mine.csv").exists()
+    assert hub.contents("dave", "DELETE", "datasets/stations.csv").status_code == 403
+    assert hub.contents("dave", "DELETE", "datasets").status_code == 403
+    model = hub.contents("dave", "GET", "datasets").json()
+    assert model["content"][0]["writable"] is False
+    # Copying out of the read-only folder into the home works.
+    r = hub.contents("dave", "POST", "", json={"copy_from": "datasets/stations.csv"})
+    assert r.status_code == 201, r.text
+
+
+def test_a_writer_of_a_shared_folder_writes_where_the_data_lives(site: tuple[Hub, Path]) -> None:
+    hub, src = site
+    hub.spawn("carol")
+    assert hub.put_text("carol", "climate-data/run1.csv", "t\n1\n").status_code == 201
+    assert (src / "climate" / "run1.csv").read_text() == "t\n1\n"
+
+
+def test_community_admin_switches_their_folder_to_read_write(site: tuple[Hub, Path]) -> None:
+    hub, src = site
+    hub.spawn("bob")
+    assert hub.put_text("bob", "climate-data/bob.csv", "x").status_code == 403
+    props = {"nbspaces": {"shared": {"climate-data": "rw"}}}
+    # A member who is not the community's admin cannot change it.
+    r = hub.api("PUT", "/groups/climate/properties", token=hub.user_token("bob"), json=props)
+    assert r.status_code in (403, 404)
+    # The community admin can, for their own group only.
+    r = hub.api("PUT", "/groups/climate/properties", token=hub.user_token("alice"), json=props)
+    assert r.status_code == 200, r.text
+    hub.api("POST", "/groups/other")
+    r = hub.api("PUT", "/groups/other/properties", token=hub.user_token("alice"), json=props)
+    assert r.status_code in (403, 404)
+    # The running server keeps its plan; the next spawn picks the change up.
+    hub.stop_server("bob")
+    hub.spawn("bob")
+    assert hub.put_text("bob", "climate-data/bob.csv", "x").status_code == 201
+    assert (src / "climate" / "bob.csv").exists()
+    hub.api("PUT", "/groups/climate/properties", json={})
+
+
+def test_links_out_of_a_space_are_not_followed(site: tuple[Hub, Path]) -> None:
+    hub, _ = site
+    hub.spawn("dave")
+    home = hub.data_dir / "homes" / "dave"
+    (home / "escape").symlink_to("/etc")
+    (home / "sneaky").symlink_to(home / "datasets")  # a home path into a shared folder
+    try:
+        assert hub.contents("dave", "GET", "escape/hostname").status_code == 403
+        assert hub.put_text("dave", "escape/evil", "x").status_code == 403
+        assert hub.put_text("dave", "sneaky/evil.csv", "x").status_code == 403
+        assert hub.contents("dave", "GET", "../carol").status_code in (400, 403, 404)
+    finally:
+        (home / "escape").unlink()
+        (home / "sneaky").unlink()
+
+
+def test_spaces_api_and_environment(site: tuple[Hub, Path]) -> None:
+    hub, _ = site
+    hub.spawn("carol")
+    spaces = {s["name"]: s for s in plan_of(hub, "carol")["spaces"]}
+    assert spaces["home"]["quota_bytes"] == 20 * 2**30 and spaces["home"]["used_bytes"] >= 0
+    assert spaces["datasets"]["read_only"] is True and spaces["climate-data"]["read_only"] is False
+    env = server_environ("carol")
+    assert env["ONEPROVIDER_HOST"] == "provider.datahub.example"
+    assert "ONECLIENT_ACCESS_TOKEN" not in env  # carol's auth_state holds no Onedata token
+    plan = Plan.from_json(env["NBSPACES_PLAN"])
+    assert [s.name for s in plan.spaces] == ["home", "climate-data", "datasets"]
+    assert "token" not in json.dumps(json.loads(env["NBSPACES_PLAN"])).lower()
