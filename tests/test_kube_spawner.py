@@ -237,10 +237,17 @@ async def test_admin_volumes_in_list_form_stay() -> None:
 
 
 async def test_profile_override_merges_into_our_volumes() -> None:
-    """What KubeSpawner does with a profile's dict-form kubespawner_override."""
-    spawner = spawner_for("alice", "climate")
+    c = make_config()
+    c.KubeSpawner.profile_list = [
+        {
+            "display_name": "GPU",
+            "kubespawner_override": {"volumes": {"gpu-cache": {"name": "gpu-cache", "emptyDir": {}}}},
+        }
+    ]
+    spawner = spawner_for("alice", "climate", config=c)
     await spawner.nbspaces_prepare()
-    spawner._apply_overrides({"volumes": {"gpu-cache": {"name": "gpu-cache", "emptyDir": {}}}})
+    # What KubeSpawner's start does before it builds the pod.
+    await spawner.load_user_options()
     async with ApiClient() as api:
         pod = api.sanitize_for_serialization(await spawner.get_pod_manifest())
     validate(pod)

@@ -68,7 +68,7 @@ class KubeSpaceSpawner(SpacesMixin, KubeSpawner):
     _nbspaces_keys: frozenset[str] = frozenset()
 
     @property
-    def quota_enforced_by(self) -> str:  # type: ignore[override]
+    def quota_enforced_by(self) -> str:
         return self.home_quota_enforced_by
 
     @default("storage_pvc_ensure")
@@ -96,7 +96,7 @@ class KubeSpaceSpawner(SpacesMixin, KubeSpawner):
         self._nbspaces_plan = plan
         return plan
 
-    async def start(self) -> Any:  # type: ignore[override]
+    async def start(self) -> Any:
         await self.nbspaces_prepare()
         return await super().start()
 
