@@ -60,7 +60,9 @@ def main(argv: list[str]) -> int:
     if spec.get("tmp_size"):
         _mount("-t", "tmpfs", "-o", f"mode=1777,nosuid,nodev,size={spec['tmp_size']}", "tmpfs", "/tmp")
 
-    os.setgroups([])
+    # Only the groups of the shared folders this user may write; nothing of root's.
+    os.setgroups([int(g) for g in spec.get("groups", [])])
+    os.umask(0o002)  # what one writer of a shared folder creates, the others can change
     os.setgid(gid)
     os.setuid(uid)
     if os.getuid() != uid or os.geteuid() != uid or os.getgid() != gid:

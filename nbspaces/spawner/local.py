@@ -26,6 +26,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 from subprocess import Popen
 
@@ -81,6 +82,12 @@ class LocalSpaceSpawner(SpacesMixin, LocalProcessSpawner):
         help="Strong isolation: run users as their existing system accounts (LDAP, SSSD...).",
     ).tag(config=True)
 
+    shared_gid_base = Integer(
+        300000,
+        help="""Strong isolation: each shared folder gets the group gid shared_gid_base + a
+        number derived from its name; the users who may write it get that group.""",
+    ).tag(config=True)
+
     private_tmp_size = Unicode(
         "1g",
         help="Strong isolation: size of the server's private /tmp (a tmpfs); '' keeps the host's /tmp.",
@@ -121,6 +128,10 @@ class LocalSpaceSpawner(SpacesMixin, LocalProcessSpawner):
             return entry.pw_uid, entry.pw_gid
         uid = self.uid_base + int(self.user.id)
         return uid, uid
+
+    def shared_gid(self, folder: str) -> int:
+        """The group of a shared folder's writers: stable for a name, the same for every user."""
+        return self.shared_gid_base + zlib.crc32(folder.encode()) % 100000
 
     # -- spawning ---------------------------------------------------------------------
 
@@ -232,11 +243,15 @@ class LocalSpaceSpawner(SpacesMixin, LocalProcessSpawner):
         os.chmod(mountpoint.parent, 0o711)
         os.chown(mountpoint, uid, gid)
         os.chmod(mountpoint, 0o700)
+        writable = [m for m in plan_mounts if m.kind == "shared" and not m.read_only]
+        for m in writable:
+            _share_with_group(_source_path(m.source, m.sub_path), self.shared_gid(m.space), self.log)
         launch = {
             "image": str(image),
             "home": str(mountpoint),
             "uid": uid,
             "gid": gid,
+            "groups": sorted(self.shared_gid(m.space) for m in writable),
             "tmp_size": self.private_tmp_size,
             "binds": [
                 {"source": _source_path(m.source, m.sub_path), "target": m.target, "read_only": m.read_only}
@@ -283,6 +298,26 @@ def _ensure_image(image: Path, size: int, uid: int, gid: int, log) -> None:  # t
             "nbspaces: home image %s is %d bytes, the quota says %d; homes are never shrunk",
             image, current, size,
         )
+
+
+def _share_with_group(folder: str, gid: int, log) -> None:  # type: ignore[no-untyped-def]
+    """Make a shared folder writable by its writers' group, once, when it is first shared.
+
+    Folders become group-owned, group-writable and setgid, so what one writer creates the
+    others can change. Files added later by an admin outside nbspaces need the same.
+    """
+    if os.stat(folder).st_gid == gid:
+        return
+    log.info("nbspaces: giving %s to group %d, writable by the group", folder, gid)
+    for top, dirs, files in os.walk(folder):
+        for name in [*dirs, *files]:
+            path = os.path.join(top, name)
+            if not os.path.islink(path):
+                os.chown(path, -1, gid)
+                mode = os.stat(path).st_mode
+                os.chmod(path, mode | 0o060 | (0o2010 if os.path.isdir(path) else 0))
+    os.chown(folder, -1, gid)
+    os.chmod(folder, os.stat(folder).st_mode | 0o2070)
 
 
 def _kill_uid(uid: int) -> None:

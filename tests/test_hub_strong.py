@@ -1,0 +1,190 @@
+"""Strong isolation with a real hub: own uid, ext4 home image, kernel read-only mounts.
+
+Needs root, loop devices and mount namespaces, as CI has. Commands "in the server" run in
+the server's own mount namespace as the user's uid (nsenter + setpriv), which is exactly what
+code in the user's kernel or terminal is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.realhub import ROOT, Hub, start_hub, world_dir
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="strong isolation needs root")
+
+
+def _source_hash() -> str:
+    h = hashlib.sha256()
+    for path in sorted([ROOT / "pyproject.toml", *ROOT.glob("nbspaces/**/*.py"), *ROOT.glob("jupyter-config/**/*")]):
+        if path.is_file():
+            h.update(path.read_bytes())
+    return h.hexdigest()[:12]
+
+
+@pytest.fixture(scope="session")
+def user_env() -> Path:
+    """A user environment (nbspaces + jupyterhub) every uid can read, as a site's image is."""
+    import jupyterhub
+
+    env = Path(f"/var/tmp/nbspaces-userenv-{_source_hash()}")
+    if (env / ".ready").exists():
+        return env
+    subprocess.run(["rm", "-rf", str(env)], check=True)
+    wheels = env.with_suffix(".wheels")
+    python = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else "python3"
+    subprocess.run([python, "-m", "venv", str(env)], check=True)
+    subprocess.run([str(env / "bin/pip"), "wheel", "-q", "--no-deps", "-w", str(wheels), str(ROOT)], check=True)
+    wheel = next(wheels.glob("nbspaces-*.whl"))
+    subprocess.run([str(env / "bin/pip"), "install", "-q", str(wheel), f"jupyterhub=={jupyterhub.__version__}"],
+                   check=True)
+    subprocess.run(["rm", "-rf", str(wheels)], check=True)
+    (env / ".ready").touch()
+    return env
+
+
+@pytest.fixture(scope="module")
+def site(user_env: Path) -> Iterator[tuple[Hub, Path]]:
+    for base in world_dir("nbspaces-strong"):
+        datasets, team = base / "src" / "datasets", base / "src" / "team"
+        datasets.mkdir(parents=True)
+        team.mkdir(parents=True)
+        (datasets / "readme.txt").write_text("shared\n")
+        hub = start_hub(base / "hub", f"""
+            c.LocalSpaceSpawner.isolation = "strong"
+            c.LocalSpaceSpawner.cmd = ["{user_env}/bin/jupyterhub-singleuser"]
+            c.NBSpaces.home = {{"size": "64MiB", "users": {{"erin": "32MiB"}}}}
+            c.NBSpaces.shared = {{
+                "datasets": {{"source": "{datasets}", "groups": {{"*": "ro"}}}},
+                "team": {{"source": "{team}", "groups": {{"team": "ro"}}, "users": {{"frank": "rw"}}}},
+            }}
+            c.NBSpaces.cull_timeout = 0
+        """)
+        os.chmod(base / "hub", 0o711)
+        for name, groups in {"erin": ["team"], "frank": ["team"], "gina": []}.items():
+            hub.ensure_user(name, groups)
+        try:
+            yield hub, base / "src"
+        finally:
+            for name in ("erin", "frank", "gina"):
+                hub.api("DELETE", f"/users/{name}/server")
+            for name in ("erin", "frank", "gina"):
+                hub.wait_stopped(name)
+            hub.stop()
+
+
+def server_pid(user: str) -> int:
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"singleuser" in cmdline and f"JUPYTERHUB_USER={user}".encode() in environ:
+            return int(pid)
+    raise AssertionError(f"no server process of {user}")
+
+
+def status(pid: int) -> dict[str, list[str]]:
+    lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    return {k: v.split() for k, _, v in (line.partition(":") for line in lines)}
+
+
+def uid_of(pid: int) -> int:
+    return int(status(pid)["Uid"][0])
+
+
+def in_server(hub: Hub, user: str, script: str) -> subprocess.CompletedProcess[str]:
+    """Run a shell script as the user's server runs: its mount namespace, uid, groups and umask."""
+    pid = server_pid(user)
+    st = status(pid)
+    uid, gid, groups = st["Uid"][0], st["Gid"][0], ",".join(st.get("Groups", []))
+    home = hub.data_dir / "homes" / user
+    creds = [f"--groups={groups}"] if groups else ["--clear-groups"]
+    return subprocess.run(
+        ["nsenter", "-t", str(pid), "-m", "--", "setpriv", f"--reuid={uid}", f"--regid={gid}", *creds,
+         "env", f"HOME={home}", "sh", "-c", f"umask {st['Umask'][0]}; {script}"],
+        capture_output=True, text=True, timeout=60, cwd="/",
+    )
+
+
+def loop_devices(image: Path) -> str:
+    return subprocess.run(["losetup", "-j", str(image)], capture_output=True, text=True).stdout.strip()
+
+
+def test_each_server_runs_as_its_own_account(site: tuple[Hub, Path]) -> None:
+    hub, _ = site
+    hub.spawn("erin")
+    hub.spawn("frank")
+    uids = {uid_of(server_pid("erin")), uid_of(server_pid("frank"))}
+    assert 0 not in uids and len(uids) == 2
+    # frank's code cannot read erin's home image or reach into erin's home.
+    r = in_server(hub, "frank", f"cat {hub.data_dir}/home-images/erin.img > /dev/null")
+    assert r.returncode != 0 and "Permission denied" in r.stderr
+    r = in_server(hub, "frank", f"ls {hub.data_dir}/homes/erin")
+    assert r.returncode != 0
+
+
+def test_home_image_survives_stop_and_is_released(site: tuple[Hub, Path]) -> None:
+    hub, _ = site
+    hub.spawn("erin")
+    assert hub.put_text("erin", "kept.txt", "still here\n").status_code == 201
+    r = in_server(hub, "erin", 'echo from-kernel > "$HOME/kernel.txt" && echo tmp > /tmp/private-erin')
+    assert r.returncode == 0, r.stderr
+    assert not Path("/tmp/private-erin").exists()  # the server's /tmp is its own
+    image = hub.data_dir / "home-images" / "erin.img"
+    assert loop_devices(image)
+    hub.stop_server("erin")
+    assert loop_devices(image) == ""  # nothing holds the home once the server is gone
+    assert os.listdir(hub.data_dir / "homes" / "erin") == []  # files live only in the image
+    hub.spawn("erin")
+    assert hub.contents("erin", "GET", "kept.txt").json()["content"] == "still here\n"
+    assert hub.contents("erin", "GET", "kernel.txt").json()["content"] == "from-kernel\n"
+
+
+def test_hard_quota_stops_code_running_in_the_server(site: tuple[Hub, Path]) -> None:
+    hub, _ = site
+    hub.spawn("erin")
+    r = in_server(hub, "erin", 'dd if=/dev/zero of="$HOME/big.bin" bs=1M count=40')
+    assert r.returncode != 0 and "No space left on device" in r.stderr
+    in_server(hub, "erin", 'rm -f "$HOME/big.bin"')
+    r = in_server(hub, "erin", 'dd if=/dev/zero of="$HOME/ok.bin" bs=1M count=8 && rm "$HOME/ok.bin"')
+    assert r.returncode == 0, r.stderr
+
+
+def test_kernel_refuses_writes_to_read_only_folders(site: tuple[Hub, Path]) -> None:
+    hub, src = site
+    hub.spawn("erin")
+    hub.spawn("frank")
+    hub.spawn("gina")
+    r = in_server(hub, "erin", 'touch "$HOME/team/erin.txt"')
+    assert r.returncode != 0 and "Read-only file system" in r.stderr
+    r = in_server(hub, "erin", 'cat "$HOME/datasets/readme.txt" && touch "$HOME/datasets/x"')
+    assert r.stdout == "shared\n" and "Read-only file system" in r.stderr
+    assert hub.put_text("erin", "team/api.txt", "x").status_code == 403
+    r = in_server(hub, "frank", 'echo result > "$HOME/team/frank.txt"')
+    assert r.returncode == 0, r.stderr
+    assert (src / "team" / "frank.txt").read_text() == "result\n"
+    r = in_server(hub, "gina", 'ls "$HOME/team"')
+    assert r.returncode != 0  # gina is not in the team
+
+
+def test_contents_api_reports_the_hard_quota(site: tuple[Hub, Path]) -> None:
+    hub, _ = site
+    hub.spawn("erin")
+    spaces = {s["name"]: s for s in hub.server("erin", "GET", "nbspaces/api/spaces").json()["spaces"]}
+    assert spaces["home"]["quota_enforced_by"] == "filesystem"
+    # The usable size of the 32 MiB image (ext4 keeps some for its journal), not the 64 MiB default.
+    assert 20 * 2**20 < spaces["home"]["quota_bytes"] <= 32 * 2**20
+    import base64
+
+    body = {"type": "file", "format": "base64", "content": base64.b64encode(b"\0" * 40 * 2**20).decode()}
+    r = hub.contents("erin", "PUT", "too-big.bin", json=body)
+    assert r.status_code == 507 and "quota" in r.json()["message"]
+    assert hub.contents("erin", "GET", "too-big.bin").status_code == 404
