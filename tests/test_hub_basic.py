@@ -146,6 +146,29 @@ def test_community_admin_switches_their_folder_to_read_write(site: tuple[Hub, Pa
     hub.api("PUT", "/groups/climate/properties", json={})
 
 
+def test_a_folder_of_the_users_own_in_the_way_shows_as_an_error(site: tuple[Hub, Path]) -> None:
+    hub, _ = site
+    hub.ensure_user("frida")
+    home = hub.data_dir / "homes" / "frida"
+    (home / "datasets").mkdir(parents=True)
+    (home / "datasets" / "mine.txt").write_text("my own\n")
+    hub.spawn("frida")
+    try:
+        spaces = {s["name"]: s for s in plan_of(hub, "frida")["spaces"]}
+        assert spaces["datasets"]["status"] == "error"
+        assert "named 'datasets' is in the way" in spaces["datasets"]["reason"]
+        assert (home / "datasets" / "mine.txt").read_text() == "my own\n"  # nothing of theirs is lost
+        # It is their folder: they can rename it in the file browser, and get the shared one back.
+        assert hub.contents("frida", "PATCH", "datasets", json={"path": "my-datasets"}).status_code == 200
+        hub.stop_server("frida")
+        hub.spawn("frida")
+        spaces = {s["name"]: s for s in plan_of(hub, "frida")["spaces"]}
+        assert spaces["datasets"]["status"] == "mounted"
+        assert hub.contents("frida", "GET", "my-datasets/mine.txt").status_code == 200
+    finally:
+        hub.api("DELETE", "/users/frida/server")
+
+
 def test_links_out_of_a_space_are_not_followed(site: tuple[Hub, Path]) -> None:
     hub, _ = site
     hub.spawn("dave")
@@ -168,6 +191,7 @@ def test_spaces_api_and_environment(site: tuple[Hub, Path]) -> None:
     spaces = {s["name"]: s for s in plan_of(hub, "carol")["spaces"]}
     assert spaces["home"]["quota_bytes"] == 20 * 2**30 and spaces["home"]["used_bytes"] >= 0
     assert spaces["datasets"]["read_only"] is True and spaces["climate-data"]["read_only"] is False
+    assert {s["status"] for s in spaces.values()} == {"mounted"}
     env = server_environ("carol")
     assert env["ONEPROVIDER_HOST"] == "provider.datahub.example"
     assert "ONECLIENT_ACCESS_TOKEN" not in env  # carol's auth_state holds no Onedata token

@@ -98,8 +98,13 @@ class SpacesContentsManager(AsyncLargeFileManager):
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)
         self.plan: Plan | None = Plan.from_env()
-        skip = {s.mount for s in self.plan.spaces if s.mount} if self.plan else set()
-        self.usage = HomeUsage(os.path.abspath(self.root_dir), skip, self.usage_max_age)
+        # A space that is not where the plan puts it (a folder of the user's own is in the
+        # way) leaves that path to the home, so the user can rename their folder.
+        self.mounted: dict[str, Space] = {
+            s.mount: s for s in (self.plan.spaces if self.plan else ())
+            if s.kind != "home" and self.space_status(s)[0] == "mounted"
+        }
+        self.usage = HomeUsage(os.path.abspath(self.root_dir), set(self.mounted), self.usage_max_age)
 
     # -- where a path belongs ---------------------------------------------------------
 
@@ -107,8 +112,7 @@ class SpacesContentsManager(AsyncLargeFileManager):
         if self.plan is None:
             return None
         head = path.strip("/").split("/", 1)[0]
-        space = self.plan.by_mount(head) if head else None
-        return space or self.plan.home
+        return self.mounted.get(head) or self.plan.home
 
     def _space_root(self, space: Space) -> str:
         return os.path.realpath(os.path.join(self.root_dir, space.mount))
@@ -124,12 +128,25 @@ class SpacesContentsManager(AsyncLargeFileManager):
             if inside and space.kind == "home":
                 inside = not any(
                     real == self._space_root(s) or real.startswith(self._space_root(s) + os.sep)
-                    for s in self.plan.spaces  # type: ignore[union-attr]
-                    if s.kind != "home"
+                    for s in self.mounted.values()
                 )
             if not inside:
                 raise HTTPError(403, f"'{path}' leads out of its space through a link; nbspaces does not follow it")
         return os_path
+
+    def space_status(self, space: Space) -> tuple[str, str]:
+        """("mounted", "") or ("error", why): is the space really where the plan puts it?"""
+        if space.kind == "home":
+            return ("mounted", "") if os.path.isdir(self.root_dir) else ("error", "the home folder is missing")
+        where = os.path.join(self.root_dir, space.mount)
+        # Strong isolation bind-mounts shared folders; basic links them.
+        there = os.path.ismount(where) if self.plan and self.plan.isolation == "strong" else os.path.islink(where)
+        if there and os.path.isdir(where):
+            return "mounted", ""
+        if os.path.lexists(where):
+            return "error", (f"a file or folder of yours named '{space.mount}' is in the way; "
+                             "rename it and restart your server")
+        return "error", f"the shared folder '{space.mount}' could not be mounted; ask your admins"
 
     def _check_writable(self, path: str, action: str) -> None:
         space = self.space_of(path)

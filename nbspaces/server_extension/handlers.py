@@ -29,10 +29,9 @@ class SpacesHandler(APIHandler):
         usage = await cm.home_usage()
         spaces = []
         for space in plan.spaces:
-            entry = {**asdict(space), "read_only": space.read_only, "status": "mounted", "reason": ""}
+            status, reason = cm.space_status(space)
+            entry = {**asdict(space), "read_only": space.read_only, "status": status, "reason": reason}
             if space.kind == "home" and usage is not None:
                 entry["used_bytes"], entry["quota_bytes"] = usage
-            elif space.kind == "shared" and not await cm.dir_exists(space.mount):
-                entry["status"], entry["reason"] = "error", f"the folder '{space.mount}' is not there"
             spaces.append(entry)
         self.finish(json.dumps({"isolation": plan.isolation, "spaces": spaces}))
