@@ -1,0 +1,62 @@
+"""The hub `make run` starts, as a newcomer meets it: log in, get a server, see the demo data."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import requests
+
+from tests.realhub import ROOT, VENV_BIN, _tool_path, free_port
+
+
+def test_make_run_config_logs_in_and_shows_the_demo(tmp_path: Path) -> None:
+    port = free_port()
+    env = {**os.environ, "PATH": _tool_path(), "NBSPACES_DATA_DIR": str(tmp_path / "data"),
+           "NBSPACES_BIND_URL": f"http://127.0.0.1:{port}"}
+    log = open(tmp_path / "hub.log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [str(VENV_BIN / "jupyterhub"), "-f", str(ROOT / "hub_config" / "jupyterhub_config.py"),
+         f"--JupyterHub.hub_port={free_port()}", f"--ConfigurableHTTPProxy.api_url=http://127.0.0.1:{free_port()}"],
+        cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                if requests.get(f"{base}/hub/login", timeout=5).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.3)
+        output = (tmp_path / "hub.log").read_text()
+        password_file = tmp_path / "data" / "login-password"
+        assert f"the password in {password_file}" in output
+        assert password_file.stat().st_mode & 0o777 == 0o600
+        password = password_file.read_text().strip()
+        assert password not in output  # the password itself is never printed
+
+        s = requests.Session()
+        s.get(f"{base}/hub/login", timeout=10)
+        form = {"username": "newcomer", "password": "wrong", "_xsrf": s.cookies.get("_xsrf")}
+        r = s.post(f"{base}/hub/login", data=form, timeout=10, allow_redirects=False)
+        assert r.status_code == 403  # a wrong password does not get in
+        form["password"] = password
+        r = s.post(f"{base}/hub/login", data=form, timeout=60)
+        assert r.status_code == 200
+        for _ in range(120):  # the hub spawns the server after login; the browser opens Lab
+            lab = s.get(f"{base}/user/newcomer/lab", timeout=10)
+            if lab.status_code == 200 and "JupyterLab" in lab.text:
+                break
+            time.sleep(0.5)
+        listing = s.get(f"{base}/user/newcomer/api/contents/datasets", timeout=10)
+        names = {e["name"]: e["writable"] for e in listing.json()["content"]}
+        assert names == {"README.md": False, "stations.csv": False, "temperature.csv": False}
+        root = {e["name"] for e in s.get(f"{base}/user/newcomer/api/contents/", timeout=10).json()["content"]}
+        assert "datasets" in root and "climate-data" not in root  # newcomer is not in the climate community
+        assert "isolation: basic" in (tmp_path / "hub.log").read_text()
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        log.close()
