@@ -36,7 +36,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Hub, Path]]
     climate.mkdir(parents=True)
     (datasets / "stations.csv").write_text("station,lat\nPAY,46.81\n")
     hub = start_hub(root / "hub", f"""
-        c.NBSpaces.home = {{"size": "20GiB", "users": {{"quota-user": "1MiB"}}}}
+        c.NBSpaces.home = {{"size": "20GiB", "users": {{"quota-user": "1MiB"}}, "groups": {{"home-50g": "50GiB"}}}}
         c.NBSpaces.shared = {{
             "datasets": {{"source": "{datasets}", "groups": {{"*": "ro"}}}},
             "climate-data": {{"source": "{climate}", "groups": {{"climate": "ro"}}, "users": {{"carol": "rw"}}}},
@@ -82,6 +82,19 @@ def test_quota_refuses_a_save_and_keeps_earlier_files(site: tuple[Hub, Path]) ->
     assert base64.b64decode(kept.json()["content"]) == first
     # Overwriting a file with one of the same size is no growth: allowed.
     assert hub.contents("quota-user", "PUT", "first.bin", json=body).status_code == 200
+
+
+def test_a_bigger_home_is_one_admin_rest_call(site: tuple[Hub, Path]) -> None:
+    hub, _ = site
+    hub.ensure_user("grower")
+    hub.spawn("grower")
+    assert {s["name"]: s for s in plan_of(hub, "grower")["spaces"]}["home"]["quota_bytes"] == 20 * 2**30
+    hub.api("POST", "/groups/home-50g").raise_for_status()
+    hub.api("POST", "/groups/home-50g/users", json={"users": ["grower"]}).raise_for_status()
+    hub.stop_server("grower")
+    hub.spawn("grower")
+    assert {s["name"]: s for s in plan_of(hub, "grower")["spaces"]}["home"]["quota_bytes"] == 50 * 2**30
+    hub.stop_server("grower")
 
 
 def test_chunked_upload_past_quota_is_refused_at_the_chunk_that_crosses(site: tuple[Hub, Path]) -> None:
