@@ -1,7 +1,7 @@
 # The hub that `make run` starts: nbspaces on one machine, with its embedded defaults.
 #
 # Everything it keeps (database, cookie secret, homes, the demo's shared folders, the login
-# password) lives in one data directory, $NBSPACES_DATA_DIR (make run: ./.nbspaces-data).
+# passwords) lives in one data directory, $NBSPACES_DATA_DIR (make run: ./.nbspaces-data).
 # It listens on 127.0.0.1 only, creates no system account and mounts nothing.
 import os
 import secrets
@@ -15,26 +15,41 @@ c = get_config()  # type: ignore[name-defined]  # noqa: F821
 data = Path(os.environ.get("NBSPACES_DATA_DIR", ".nbspaces-data")).resolve()
 data.mkdir(parents=True, exist_ok=True, mode=0o711)
 os.environ["NBSPACES_DATA_DIR"] = str(data)
+# The hub's own state (database, cookie secret, passwords) is for the hub's eyes only.
+state = data / "hub"
+state.mkdir(exist_ok=True, mode=0o700)
+state.chmod(0o700)
 
-c.JupyterHub.bind_url = os.environ.get("NBSPACES_BIND_URL", "http://127.0.0.1:8000")
+bind_url = os.environ.get("NBSPACES_BIND_URL", "http://127.0.0.1:8000")
+c.JupyterHub.bind_url = bind_url
 c.JupyterHub.hub_ip = "127.0.0.1"
-c.JupyterHub.db_url = f"sqlite:///{data / 'jupyterhub.sqlite'}"
-c.JupyterHub.cookie_secret_file = str(data / "jupyterhub_cookie_secret")
-c.JupyterHub.pid_file = str(data / "jupyterhub.pid")
-c.ConfigurableHTTPProxy.pid_file = str(data / "jupyterhub-proxy.pid")
+c.JupyterHub.db_url = f"sqlite:///{state / 'jupyterhub.sqlite'}"
+c.JupyterHub.cookie_secret_file = str(state / "jupyterhub_cookie_secret")
+c.JupyterHub.pid_file = str(state / "jupyterhub.pid")
+c.ConfigurableHTTPProxy.pid_file = str(state / "jupyterhub-proxy.pid")
 
-# Login: any user name, one shared password made at first start (printed below, kept 0600).
-password_file = data / "login-password"
-if not password_file.exists():
-    password_file.write_text(secrets.token_urlsafe(12) + "\n")
-    password_file.chmod(0o600)
-c.JupyterHub.authenticator_class = "dummy"
-c.DummyAuthenticator.password = password_file.read_text().strip()
+
+def _password(name: str, length: int) -> tuple[Path, str]:
+    """A password made at first start and kept 0600 in the hub's state folder."""
+    path = state / name
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(length) + "\n")
+        path.chmod(0o600)
+    return path, path.read_text().strip()
+
+
+# Login: any user name with one shared password; 'admin' has a password of its own.
+user_file, user_password = _password("login-password", 12)
+admin_file, admin_password = _password("admin-password", 32)
+c.JupyterHub.authenticator_class = "shared-password"
+c.SharedPasswordAuthenticator.user_password = user_password
+c.SharedPasswordAuthenticator.admin_password = admin_password
 c.Authenticator.allow_all = True
 c.Authenticator.admin_users = {"admin"}
 print(
-    f"\nnbspaces: open http://127.0.0.1:8000 and log in with any user name and the password in "
-    f"{password_file}\n  (user 'admin' is a hub admin; 'alice' manages the 'climate' community)\n",
+    f"\nnbspaces: open {bind_url} and log in with any user name and the password in {user_file}\n"
+    f"  (user 'admin', a hub admin, uses the password in {admin_file};\n"
+    "   'alice' manages the shared folders of the 'climate' community)\n",
     file=sys.stderr,
 )
 

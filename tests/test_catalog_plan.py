@@ -127,3 +127,11 @@ def test_core_imports_no_web_framework() -> None:
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tornado','jupyter_server','jupyterhub')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_community_admin_roles_never_collide() -> None:
+    from nbspaces.spawner.hub import community_admin_role
+
+    a, b = community_admin_role("Climate", ["x"]), community_admin_role("climate", ["y"])
+    assert a["name"] != b["name"]
+    assert a["scopes"] == ["groups!group=Climate"] and b["scopes"] == ["groups!group=climate"]

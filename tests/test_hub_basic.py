@@ -32,14 +32,16 @@ def server_environ(user: str) -> dict[str, str]:
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Hub, Path]]:
     root = tmp_path_factory.mktemp("basic")
     datasets, climate = root / "src" / "datasets", root / "src" / "climate"
-    datasets.mkdir(parents=True)
-    climate.mkdir(parents=True)
+    vanishing = root / "src" / "vanishing"
+    for folder in (datasets, climate, vanishing):
+        folder.mkdir(parents=True)
     (datasets / "stations.csv").write_text("station,lat\nPAY,46.81\n")
     hub = start_hub(root / "hub", f"""
         c.NBSpaces.home = {{"size": "20GiB", "users": {{"quota-user": "1MiB"}}, "groups": {{"home-50g": "50GiB"}}}}
         c.NBSpaces.shared = {{
             "datasets": {{"source": "{datasets}", "groups": {{"*": "ro"}}}},
             "climate-data": {{"source": "{climate}", "groups": {{"climate": "ro"}}, "users": {{"carol": "rw"}}}},
+            "vanishing": {{"source": "{vanishing}", "users": {{"vera": "ro"}}}},
         }}
         c.NBSpaces.community_admins = {{"climate": ["alice"]}}
         c.NBSpaces.oneprovider_host = "provider.datahub.example"
@@ -107,8 +109,31 @@ def test_chunked_upload_past_quota_is_refused_at_the_chunk_that_crosses(site: tu
         statuses.append(hub.contents("quota-user", "PUT", "upload.bin", json=model).status_code)
     # 600 KiB already used of 1 MiB: the first chunk fits, the second would cross.
     assert statuses[0] in (200, 201) and statuses[1] == 507
-    size = hub.contents("quota-user", "GET", "upload.bin", params={"content": "0"}).json()["size"]
-    assert size == 256 * 1024
+    # The refused upload leaves nothing behind: no partial file, no spool.
+    assert hub.contents("quota-user", "GET", "upload.bin").status_code == 404
+    assert [p.name for p in (hub.data_dir / "homes" / "quota-user").iterdir() if "upload" in p.name] == []
+
+
+def test_chunked_upload_arrives_whole_and_never_half(site: tuple[Hub, Path]) -> None:
+    hub, _ = site
+    hub.spawn("carol")
+    data = os.urandom(3 * 1024 * 1024 + 17)
+    pieces = [data[i:i + 1024 * 1024] for i in range(0, len(data), 1024 * 1024)]
+
+    def put(i: int, piece: bytes) -> int:
+        model = {"type": "file", "format": "base64", "content": base64.b64encode(piece).decode(), "chunk": i}
+        return hub.contents("carol", "PUT", "big.bin", json=model).status_code
+
+    # Interrupted after two chunks: nothing under the target name.
+    assert put(1, pieces[0]) in (200, 201) and put(2, pieces[1]) in (200, 201)
+    assert hub.contents("carol", "GET", "big.bin").status_code == 404
+    # Uploaded again, whole: byte-identical.
+    for i, piece in enumerate(pieces, start=1):
+        assert put(-1 if i == len(pieces) else i, piece) in (200, 201)
+    assert (hub.data_dir / "homes" / "carol" / "big.bin").read_bytes() == data
+    # A chunk with no upload under way is refused, not appended to the finished file.
+    assert put(2, b"late") == 400
+    assert (hub.data_dir / "homes" / "carol" / "big.bin").read_bytes() == data
 
 
 def test_read_only_shared_folder_refuses_writes_with_a_message(site: tuple[Hub, Path]) -> None:
@@ -180,6 +205,19 @@ def test_a_folder_of_the_users_own_in_the_way_shows_as_an_error(site: tuple[Hub,
         assert hub.contents("frida", "GET", "my-datasets/mine.txt").status_code == 200
     finally:
         hub.api("DELETE", "/users/frida/server")
+
+
+def test_a_shared_source_gone_since_start_fails_only_its_space(site: tuple[Hub, Path]) -> None:
+    hub, src = site
+    (src / "vanishing").rmdir()
+    hub.ensure_user("vera")
+    hub.spawn("vera")  # the others still start, and so does vera
+    spaces = {s["name"]: s for s in plan_of(hub, "vera")["spaces"]}
+    assert spaces["vanishing"]["status"] == "error" and "ask your admins" in spaces["vanishing"]["reason"]
+    assert spaces["datasets"]["status"] == "mounted"
+    assert hub.put_text("vera", "ok.txt", "home works\n").status_code == 201
+    assert "shared folder 'vanishing' is not mounted for vera" in hub.log()
+    hub.stop_server("vera")
 
 
 def test_links_out_of_a_space_are_not_followed(site: tuple[Hub, Path]) -> None:

@@ -31,11 +31,15 @@ def test_make_run_config_logs_in_and_shows_the_demo(tmp_path: Path) -> None:
             except requests.ConnectionError:
                 time.sleep(0.3)
         output = (tmp_path / "hub.log").read_text()
-        password_file = tmp_path / "data" / "login-password"
+        password_file = tmp_path / "data" / "hub" / "login-password"
         assert f"the password in {password_file}" in output
         assert password_file.stat().st_mode & 0o777 == 0o600
         password = password_file.read_text().strip()
         assert password not in output  # the password itself is never printed
+        hub_state = tmp_path / "data" / "hub"
+        assert hub_state.stat().st_mode & 0o777 == 0o700  # database and secrets: the hub's eyes only
+        assert (hub_state / "jupyterhub.sqlite").exists() and (hub_state / "jupyterhub_cookie_secret").exists()
+        assert f"open {base} and log in" in output
 
         s = requests.Session()
         s.get(f"{base}/hub/login", timeout=10)

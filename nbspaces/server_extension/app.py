@@ -19,7 +19,12 @@ class SpacesApp(ExtensionApp):
         # Linking runs before the server makes its contents manager. A server spawned by
         # nbspaces (it has a plan) gets ours, unless the admin configured another one.
         configured = serverapp.config.get("ServerApp", {}).get("contents_manager_class")
-        if Plan.from_env() is not None and configured is None:
+        try:
+            plan = Plan.from_env()
+        except (ValueError, KeyError, TypeError) as e:
+            # Starting without the plan would drop the quota and read-only guards: refuse.
+            raise SystemExit(f"nbspaces: cannot read this server's plan ({e}); not starting") from None
+        if plan is not None and configured is None:
             serverapp.contents_manager_class = SpacesContentsManager
 
     def initialize_handlers(self) -> None:

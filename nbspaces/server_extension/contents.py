@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import errno
 import json
 import os
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from jupyter_server.services.contents.largefilemanager import AsyncLargeFileManager
@@ -31,6 +33,11 @@ from ..plan import Plan, Space
 from ..sizes import format_size
 
 QUOTA_STATUS = 507  # Insufficient Storage
+
+
+def _remove(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(path)
 
 
 def tree_bytes(root: str, skip: set[str] | frozenset[str] = frozenset()) -> int:
@@ -235,9 +242,17 @@ class SpacesContentsManager(AsyncLargeFileManager):
         chunk = model.get("chunk")
         new_bytes = self._content_bytes(model)
         replaces = 0 if chunk not in (None, 1) else await asyncio.to_thread(self._size_on_disk, path)
-        await self._check_quota(path, new_bytes, replaces)
         try:
-            result = await super().save(model, path)
+            await self._check_quota(path, new_bytes, replaces)
+        except HTTPError:
+            if chunk not in (None, 1):
+                await asyncio.to_thread(_remove, self._spool_path(path))  # the upload is over
+            raise
+        try:
+            if chunk is not None:
+                result = await self._save_chunk(model, path, int(chunk))
+            else:
+                result = await super().save(model, path)
         except HTTPError as e:
             mapped = self._no_space(path, e)
             if mapped is not None:
@@ -246,6 +261,51 @@ class SpacesContentsManager(AsyncLargeFileManager):
         except OSError as e:
             raise (self._no_space(path, e) or e) from e
         self.usage.add(new_bytes - replaces)
+        return result
+
+    def _spool_path(self, path: str) -> str:
+        os_path = self._get_os_path(path)
+        return os.path.join(os.path.dirname(os_path), f".{os.path.basename(os_path)}.nbspaces-upload")
+
+    async def _save_chunk(self, model: dict[str, Any], path: str, chunk: int) -> dict[str, Any]:
+        """A chunked upload goes to a hidden spool file, renamed over the target at the last chunk.
+
+        So an upload that is interrupted or refused never leaves a partial file under its name.
+        """
+        if model.get("type") != "file":
+            raise HTTPError(400, f"Only files are uploaded in chunks, not a {model.get('type')!r}")
+        try:
+            content = model["content"]
+            data = base64.b64decode(content) if model.get("format") == "base64" else content.encode("utf-8")
+        except (KeyError, ValueError, AttributeError) as e:
+            raise HTTPError(400, f"Not saved: the upload's content cannot be read ({e})") from e
+        os_path, spool = self._get_os_path(path), self._spool_path(path)
+        if chunk == 1:
+            self.run_pre_save_hooks(model=model, path=path)
+        elif not os.path.exists(spool):
+            raise HTTPError(400, f"The upload of '{path}' was interrupted; upload the file again")
+
+        def write() -> int:
+            try:
+                with open(spool, "wb" if chunk == 1 else "ab") as f:
+                    f.write(data)
+                    size = f.tell()
+                if chunk == -1:
+                    os.replace(spool, os_path)
+            except OSError:
+                _remove(spool)
+                raise
+            return size
+
+        size = await asyncio.to_thread(write)
+        if chunk != -1:
+            now = datetime.now(UTC)
+            return {"name": os.path.basename(path), "path": path, "type": "file", "format": None,
+                    "mimetype": None, "content": None, "writable": True, "created": now,
+                    "last_modified": now, "size": size, "hash": None, "hash_algorithm": None}
+        result = await self.get(path, content=False)
+        self.run_post_save_hooks(model=result, os_path=os_path)
+        self.emit(data={"action": "save", "path": path})
         return result
 
     async def delete_file(self, path: str) -> None:

@@ -10,6 +10,7 @@ isolation level is active.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
 import re
@@ -64,6 +65,8 @@ def _spawner_class(c: Config) -> type:
 
 def _role_name(group: str) -> str:
     cleaned = re.sub(r"[^a-z0-9-]+", "-", group.lower()).strip("-") or "group"
+    if cleaned != group:  # "Climate" and "climate" must not share a role
+        cleaned = f"{cleaned[:40]}-{hashlib.sha256(group.encode()).hexdigest()[:8]}"
     return f"nbspaces-community-admin-{cleaned}"
 
 
@@ -90,9 +93,21 @@ def configure_hub(c: Config) -> None:
     if isolation == "strong" and os.geteuid() != 0:
         raise SystemExit("nbspaces: isolation 'strong' needs the hub to run as root; use 'basic' otherwise")
     try:
-        settings.catalog(need="volume" if kube else "source", check_sources=not kube)
+        catalog = settings.catalog(need="volume" if kube else "source", check_sources=not kube)
     except CatalogError as e:
         raise SystemExit(str(e)) from None
+    if isolation == "strong":
+        from .local import shared_gid
+
+        base = c.get(spawner.__name__, {}).get("shared_gid_base", 300000)
+        gids: dict[int, str] = {}
+        for name in sorted(catalog.shared):
+            other = gids.setdefault(shared_gid(base, name), name)
+            if other != name:
+                raise SystemExit(
+                    f"nbspaces: shared folders {other!r} and {name!r} would share a writers' group; "
+                    "rename one of them"
+                )
 
     roles: list[dict[str, Any]] = list(c.JupyterHub.get("load_roles", []))
     services: list[dict[str, Any]] = list(c.JupyterHub.get("services", []))

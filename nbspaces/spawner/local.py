@@ -57,7 +57,9 @@ class LocalSpaceSpawner(SpacesMixin, LocalProcessSpawner):
     """Spawns single-user servers on this machine with a persistent home and shared folders."""
 
     catalog_need = "source"
-    check_sources = True
+    # The hub checked every source at start; one that vanished since fails only its own
+    # space (see _usable), never the whole spawn.
+    check_sources = False
 
     isolation = Enum(
         ["basic", "strong"],
@@ -130,8 +132,7 @@ class LocalSpaceSpawner(SpacesMixin, LocalProcessSpawner):
         return uid, uid
 
     def shared_gid(self, folder: str) -> int:
-        """The group of a shared folder's writers: stable for a name, the same for every user."""
-        return self.shared_gid_base + zlib.crc32(folder.encode()) % 100000
+        return shared_gid(self.shared_gid_base, folder)
 
     # -- spawning ---------------------------------------------------------------------
 
@@ -167,7 +168,7 @@ class LocalSpaceSpawner(SpacesMixin, LocalProcessSpawner):
     async def start(self) -> tuple[str, int]:
         catalog = self.nbspaces_catalog()
         self._plan = self.resolve_plan(catalog)
-        plan_mounts = mounts(self._plan, catalog)
+        plan_mounts = [m for m in mounts(self._plan, catalog) if self._usable(m)]
         argv = [*self.cmd, *self.get_args()]
         if self.isolation == "strong":
             launch = await asyncio.to_thread(self._prepare_strong, plan_mounts)
@@ -195,6 +196,15 @@ class LocalSpaceSpawner(SpacesMixin, LocalProcessSpawner):
             # the next start gets the image to itself.
             uid, _ = self.run_as()
             await asyncio.to_thread(_kill_uid, uid)
+
+    def _usable(self, m: Mount) -> bool:
+        if m.kind != "shared" or os.path.isdir(_source_path(m.source, m.sub_path)):
+            return True
+        self.log.error(
+            "nbspaces: shared folder %r is not mounted for %s: %s is not a folder",
+            m.space, self.user.name, _source_path(m.source, m.sub_path),
+        )
+        return False
 
     # -- basic ------------------------------------------------------------------------
 
@@ -227,6 +237,13 @@ class LocalSpaceSpawner(SpacesMixin, LocalProcessSpawner):
     def _prepare_strong(self, plan_mounts: list[Mount]) -> str:
         """Make the home image and mount point; return the launcher's instructions."""
         uid, gid = self.run_as()
+        if self.private_tmp_size:
+            for what, path in (("data_dir", self.data_dir), ("cmd", self.cmd[0])):
+                if os.path.realpath(path) == "/tmp" or os.path.realpath(path).startswith("/tmp/"):
+                    raise RuntimeError(
+                        f"nbspaces: c.LocalSpaceSpawner.{what} ({path}) is under /tmp, which strong "
+                        "isolation replaces with a private /tmp; move it, or set private_tmp_size = ''"
+                    )
         home = next(m for m in plan_mounts if m.kind == "home")
         assert home.quota_bytes is not None
         image = Path(self.home_image)
@@ -260,6 +277,11 @@ class LocalSpaceSpawner(SpacesMixin, LocalProcessSpawner):
             ],
         }
         return json.dumps(launch)
+
+def shared_gid(base: int, folder: str) -> int:
+    """The group of a shared folder's writers: stable for a name, the same for every user."""
+    return base + zlib.crc32(folder.encode()) % 100000
+
 
 def _source_path(source: str | None, sub_path: str | None) -> str:
     assert source is not None  # the catalog requires a source on one machine
