@@ -38,7 +38,7 @@ run: deps
 	$(BIN)/jupyterhub -f hub_config/jupyterhub_config.py
 
 lint: deps
-	$(BIN)/ruff check nbspaces tests bench hub_config
+	$(BIN)/ruff check .
 
 test: deps lint
 	$(BIN)/python -m pytest -q -ra
