@@ -19,13 +19,17 @@
 #       /srv/nbspaces/shared/genomics-results
 #   # readers read as "others": keep the files in shared folders readable (chmod -R o+rX)
 #   # the user environment: every uid must be able to read it; --system-site-packages lets
-#   # users' `pip install --user` put packages in ~/.local, in their home
+#   # users' `pip install --user` put packages in ~/.local, in their home; keep its nbspaces
+#   # at the hub's version (a server that cannot read the hub's plan does not start)
 #   python3 -m venv --system-site-packages /opt/nbspaces-user
 #   /opt/nbspaces-user/bin/pip install /path/to/nbspaces "jupyterhub==<the hub's version>" jupyterlab
 #
 # Start the hub as root (strong isolation needs it), with configurable-http-proxy on PATH:
 #
 #   jupyterhub -f /etc/nbspaces/jupyterhub_config.py
+#
+# Until you set up an OAuthenticator (see "Login" below), the login passwords are in
+# /var/lib/nbspaces-hub/login-password and /var/lib/nbspaces-hub/admin-password (root only).
 import secrets
 from pathlib import Path
 
@@ -35,12 +39,15 @@ c = get_config()  # type: ignore[name-defined]  # noqa: F821
 
 # -- Where state lives ---------------------------------------------------------------------
 # Homes (homes/) and home images (home-images/) go to DATA. Not under /tmp: each server gets
-# a private /tmp, which would hide them. DATA must stay traversable (0711) by every uid.
+# a private /tmp, which would hide them, so the spawner refuses to start servers with a DATA
+# under /tmp. DATA must stay traversable (0711) by every uid.
 DATA = Path("/var/lib/nbspaces")
-# The hub's own database and cookie secret go to a directory only root can read.
+# The hub's own database, cookie secret and login passwords go to a directory only root can
+# read.
 HUB_STATE = Path("/var/lib/nbspaces-hub")
 DATA.mkdir(parents=True, exist_ok=True, mode=0o711)
 HUB_STATE.mkdir(parents=True, exist_ok=True, mode=0o700)
+HUB_STATE.chmod(0o700)
 
 c.JupyterHub.db_url = f"sqlite:///{HUB_STATE / 'jupyterhub.sqlite'}"
 c.JupyterHub.cookie_secret_file = str(HUB_STATE / "jupyterhub_cookie_secret")
@@ -51,9 +58,8 @@ c.ConfigurableHTTPProxy.pid_file = str(HUB_STATE / "jupyterhub-proxy.pid")
 c.JupyterHub.bind_url = "http://127.0.0.1:8000"
 
 # -- Login ---------------------------------------------------------------------------------
-# DummyAuthenticator takes any user name with one shared password (kept in
-# HUB_STATE/login-password): it is for trying nbspaces out, never for a hub open to real
-# users. A real site uses an OAuthenticator (pip install oauthenticator), for example:
+# A real site uses an OAuthenticator (pip install oauthenticator) instead of the shared
+# passwords below, for example:
 #
 #   c.JupyterHub.authenticator_class = "generic-oauth"
 #   c.GenericOAuthenticator.client_id = "..."
@@ -67,12 +73,30 @@ c.JupyterHub.bind_url = "http://127.0.0.1:8000"
 # EGI Check-in support in nbspaces comes in a later issue. ONECLIENT_ACCESS_TOKEN is only set
 # when the authenticator keeps the user's Onedata token in auth_state under the key
 # c.NBSpaces.onedata_token_key ("onedata_token" by default).
-password_file = HUB_STATE / "login-password"
-if not password_file.exists():
-    password_file.write_text(secrets.token_urlsafe(12) + "\n")
-    password_file.chmod(0o600)
-c.JupyterHub.authenticator_class = "dummy"
-c.DummyAuthenticator.password = password_file.read_text().strip()
+#
+# Until you set up an OAuthenticator, this config logs in as `make run` does, with JupyterHub's
+# SharedPasswordAuthenticator ("shared-password"): any user name with one shared password
+# (HUB_STATE/login-password), and the hub admin "admin" with a password of its own
+# (HUB_STATE/admin-password). Both are made at the first start and kept 0600 in HUB_STATE:
+# only root can read them. Whoever has the login password can log in as any user but "admin":
+# it is for trying nbspaces out, never for a hub open to real users. With an OAuthenticator,
+# remove `import secrets`, the _password function and the SharedPasswordAuthenticator lines,
+# and list your real admins in admin_users.
+
+
+def _password(name: str, length: int) -> str:
+    """A password made at the first start and kept 0600 in the root-only HUB_STATE."""
+    path = HUB_STATE / name
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(length) + "\n")
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+c.JupyterHub.authenticator_class = "shared-password"
+c.SharedPasswordAuthenticator.user_password = _password("login-password", 12)
+# JupyterHub wants at least 8 characters for the login password, and 32 for the admin's.
+c.SharedPasswordAuthenticator.admin_password = _password("admin-password", 32)
 c.Authenticator.allow_all = True
 c.Authenticator.admin_users = {"admin"}
 
@@ -132,8 +156,9 @@ c.NBSpaces.shared = {
     },
 }
 
-# Community admins: each gets the role nbspaces-community-admin-<group>, scoped to that one
-# group, to set its folders' modes through the JupyterHub REST API (docs/community-admins.md).
+# Community admins: each gets the role nbspaces-community-admin-<group> (for lowercase group
+# names like these; others get a cleaned name plus a hash), scoped to that one group, to set
+# its folders' modes through the JupyterHub REST API (docs/community-admins.md).
 c.NBSpaces.community_admins = {"climate": ["alice"], "genomics": ["gwen"]}
 
 # -- Remote storage --------------------------------------------------------------------------
@@ -157,11 +182,14 @@ c.LocalSpaceSpawner.cmd = ["/opt/nbspaces-user/bin/jupyterhub-singleuser"]
 # entry). With LDAP or SSSD accounts, set use_system_users = True instead.
 c.LocalSpaceSpawner.uid_base = 200000
 c.LocalSpaceSpawner.use_system_users = False
-# Writers of a shared folder share the group shared_gid_base + a number from its name.
+# Writers of a shared folder share the group shared_gid_base + a number from its name. If two
+# folder names give the same number, configure_hub stops the hub: rename one of them.
 c.LocalSpaceSpawner.shared_gid_base = 300000
-# Each server's private /tmp (a tmpfs, counted in memory).
+# Each server's private /tmp (a tmpfs, counted in memory). While it is set, the spawner refuses
+# to start servers if data_dir or cmd is under /tmp; '' keeps the host's /tmp.
 c.LocalSpaceSpawner.private_tmp_size = "2g"
 
-# The last line: validates the catalog (a wrong one stops the hub with a message naming every
-# wrong key) and adds the culler and the community-admin roles. Settings after it are not seen.
+# The last line: validates the catalog (a wrong one, or a missing source, stops the hub with a
+# message naming every wrong key), checks the writers' groups of strong isolation, and adds the
+# culler and the community-admin roles. Settings after it are not seen.
 configure_hub(c)
