@@ -150,7 +150,8 @@ class SpacesContentsManager(AsyncLargeFileManager):
         there = os.path.ismount(where) if self.plan and self.plan.isolation == "strong" else os.path.islink(where)
         if there and os.path.isdir(where):
             return "mounted", ""
-        if os.path.lexists(where):
+        # An empty folder is a mount point left from an earlier start, not the user's.
+        if os.path.lexists(where) and not (os.path.isdir(where) and not os.listdir(where)):
             return "error", (f"a file or folder of yours named '{space.mount}' is in the way; "
                              "rename it and restart your server")
         return "error", f"the shared folder '{space.mount}' could not be mounted; ask your admins"
