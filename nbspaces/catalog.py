@@ -77,9 +77,25 @@ class SharedFolder:
 
 
 @dataclass(frozen=True)
+class RemoteSpace:
+    """A remote space the admins pre-define: users only add their credentials."""
+
+    name: str
+    kind: str
+    mount: str
+    settings: Mapping[str, Any]
+    groups: Mapping[str, Mode]
+    users: Mapping[str, Mode]
+    description: str = ""
+
+
+@dataclass(frozen=True)
 class Catalog:
     home: HomeSpec
     shared: Mapping[str, SharedFolder]
+    remote: Mapping[str, RemoteSpace] = field(default_factory=dict)
+    # Kinds of remote space users may add themselves.
+    user_kinds: tuple[str, ...] = ()
 
     @classmethod
     def parse(
@@ -89,6 +105,8 @@ class Catalog:
         *,
         need: str | None = None,
         check_sources: bool = False,
+        remote: Mapping[str, Any] | None = None,
+        user_kinds: list[str] | tuple[str, ...] = (),
     ) -> Catalog:
         """Validate the admin's dicts and build a catalog, or raise CatalogError.
 
@@ -105,9 +123,22 @@ class Catalog:
             folder = _parse_folder(str(name), spec, problems, need, check_sources)
             if folder is not None:
                 folders[folder.name] = folder
+        spaces: dict[str, RemoteSpace] = {}
+        for name, spec in (remote or {}).items():
+            space = _parse_remote(str(name), spec, problems)
+            if space is not None:
+                spaces[space.name] = space
+        mounts = [f.name for f in folders.values()] + [r.mount for r in spaces.values()]
+        for taken in sorted({m for m in mounts if mounts.count(m) > 1}):
+            problems.append(f"two spaces appear at '{taken}'; give each its own 'mount'")
+        from .drivers import KINDS
+
+        for kind in user_kinds:
+            if kind not in KINDS:
+                problems.append(f"user_kinds: unknown kind {kind!r}; known kinds: {', '.join(sorted(KINDS))}")
         if problems:
             raise CatalogError(problems)
-        return cls(home=home_spec, shared=folders)
+        return cls(home=home_spec, shared=folders, remote=spaces, user_kinds=tuple(user_kinds))
 
 
 _HOME_KEYS = ("size", "users", "groups")
@@ -238,3 +269,46 @@ def _parse_folder(
         sub_path=sub_path,
         description=description,
     )
+
+
+_REMOTE_KEYS = ("kind", "mount", "groups", "users", "description")
+
+
+def _parse_remote(name: str, spec: Any, problems: list[str]) -> RemoteSpace | None:
+    from .drivers import KINDS, DriverError, driver_class
+
+    where = f"remote.{name}"
+    if not NAME_RE.match(name):
+        problems.append(f"{where}: {name!r} cannot name a space; use letters, digits, '.', '_' or '-'")
+        return None
+    if not isinstance(spec, Mapping):
+        problems.append(f"{where}: must be a dict with keys kind, mount, groups, users and the kind's settings")
+        return None
+    before = len(problems)
+    kind = spec.get("kind")
+    if kind not in KINDS:
+        problems.append(f"{where}.kind: {kind!r} is not a known kind; known kinds: {', '.join(sorted(KINDS))}")
+        return None
+    try:
+        driver = driver_class(kind)
+    except DriverError as e:
+        problems.append(f"{where}: {e.message}")
+        return None
+    allowed = (*_REMOTE_KEYS, *driver.setting_fields)
+    _unknown(where, spec, allowed, problems)
+    mount = spec.get("mount", name)
+    if not isinstance(mount, str) or not NAME_RE.match(mount) or mount.lower() in RESERVED_NAMES:
+        problems.append(f"{where}.mount: {mount!r} cannot name a top-level folder")
+    groups = _parse_modes(f"{where}.groups", spec.get("groups", {}), problems)
+    users = _parse_modes(f"{where}.users", spec.get("users", {}), problems)
+    if not groups and not users and len(problems) == before:
+        problems.append(f"{where}: no group or user gets this space; add 'groups': {{'*': 'rw'}} for everyone")
+    settings = {k: v for k, v in spec.items() if k in driver.setting_fields}
+    try:
+        driver(dict(settings), None)  # the driver checks its settings (a URL's form, say)
+    except DriverError as e:
+        problems.append(f"{where}: {e.message}")
+    if len(problems) > before:
+        return None
+    return RemoteSpace(name=name, kind=kind, mount=mount, settings=settings, groups=groups, users=users,
+                       description=str(spec.get("description", "")))

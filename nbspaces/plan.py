@@ -39,6 +39,9 @@ class Space:
     # contents manager is the only guard.
     quota_enforced_by: str | None = None
     description: str = ""
+    # Remote spaces: the kind's settings (never a secret), and who declared the space.
+    settings: dict[str, Any] = field(default_factory=dict)
+    origin: str = "catalog"
 
     @property
     def read_only(self) -> bool:
@@ -50,6 +53,7 @@ class Plan:
     user: str
     isolation: str
     spaces: tuple[Space, ...] = field(default_factory=tuple)
+    user_kinds: tuple[str, ...] = ()
     version: int = PLAN_VERSION
 
     @property
@@ -74,7 +78,8 @@ class Plan:
                 "the hub and the user environment run different nbspaces versions"
             )
         spaces = tuple(Space(**s) for s in data["spaces"])
-        return cls(user=data["user"], isolation=data["isolation"], spaces=spaces)
+        return cls(user=data["user"], isolation=data["isolation"], spaces=spaces,
+                   user_kinds=tuple(data.get("user_kinds", ())))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Plan | None:
@@ -161,7 +166,13 @@ def resolve(
                     description=folder.description,
                 )
             )
-    return Plan(user=user, isolation=isolation, spaces=tuple(spaces)), problems
+    for remote in sorted(catalog.remote.values(), key=lambda r: r.name):
+        mode = _mode_for(remote.name, remote.users, remote.groups, user, groups, {})
+        if mode is not None and mode is not Mode.OFF:
+            spaces.append(Space(name=remote.name, kind=remote.kind, mount=remote.mount, mode=mode.value,
+                                description=remote.description, settings=dict(remote.settings)))
+    plan = Plan(user=user, isolation=isolation, spaces=tuple(spaces), user_kinds=catalog.user_kinds)
+    return plan, problems
 
 
 def _mode_for(

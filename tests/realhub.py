@@ -58,6 +58,7 @@ def write_config(path: Path, data_dir: Path, port: int, token: str, settings: st
             }}]
             c.JupyterHub.spawner_class = LocalSpaceSpawner
             c.LocalSpaceSpawner.data_dir = "{data_dir}"
+            c.NBSpaces.service_port = {free_port()}
             c.Spawner.start_timeout = 60
             c.Spawner.http_timeout = 60
             """

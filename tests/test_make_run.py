@@ -19,7 +19,8 @@ def test_make_run_config_logs_in_and_shows_the_demo(tmp_path: Path) -> None:
     log = open(tmp_path / "hub.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen(
         [str(VENV_BIN / "jupyterhub"), "-f", str(ROOT / "hub_config" / "jupyterhub_config.py"),
-         f"--JupyterHub.hub_port={free_port()}", f"--ConfigurableHTTPProxy.api_url=http://127.0.0.1:{free_port()}"],
+         f"--JupyterHub.hub_port={free_port()}", f"--ConfigurableHTTPProxy.api_url=http://127.0.0.1:{free_port()}",
+         f"--NBSpaces.service_port={free_port()}"],
         cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"

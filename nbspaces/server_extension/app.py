@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
+from tornado.ioloop import IOLoop
 
 from ..plan import Plan
 from .contents import SpacesContentsManager
-from .handlers import SpacesHandler
+from .handlers import HANDLERS
 
 
 class SpacesApp(ExtensionApp):
@@ -28,4 +29,10 @@ class SpacesApp(ExtensionApp):
             serverapp.contents_manager_class = SpacesContentsManager
 
     def initialize_handlers(self) -> None:
-        self.handlers.extend([(r"/nbspaces/api/spaces", SpacesHandler)])
+        self.handlers.extend(HANDLERS)
+
+    def initialize_settings(self) -> None:
+        cm = self.serverapp.contents_manager
+        if isinstance(cm, SpacesContentsManager) and cm.registry is not None:
+            # Remembered spaces come back when the server starts, with no browser open.
+            IOLoop.current().add_callback(cm.registry.start)

@@ -21,16 +21,23 @@ import contextlib
 import errno
 import json
 import os
+import shutil
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+from jupyter_core.utils import ensure_async
 from jupyter_server.services.contents.largefilemanager import AsyncLargeFileManager
 from tornado.web import HTTPError
-from traitlets import Float
+from traitlets import Float, default
 
+from ..drivers import Entry
+from ..keys import fetch_key
 from ..plan import Plan, Space
 from ..sizes import format_size
+from .registry import Mount, Registry
+from .remote import RemoteContents
 
 QUOTA_STATUS = 507  # Insufficient Storage
 
@@ -38,6 +45,13 @@ QUOTA_STATUS = 507  # Insufficient Storage
 def _remove(path: str) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.remove(path)
+
+
+def _remove_tree(path: str) -> None:
+    if os.path.isdir(path):
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        _remove(path)
 
 
 def tree_bytes(root: str, skip: set[str] | frozenset[str] = frozenset()) -> int:
@@ -109,9 +123,22 @@ class SpacesContentsManager(AsyncLargeFileManager):
         # way) leaves that path to the home, so the user can rename their folder.
         self.mounted: dict[str, Space] = {
             s.mount: s for s in (self.plan.spaces if self.plan else ())
-            if s.kind != "home" and self.space_status(s)[0] == "mounted"
+            if s.kind == "shared" and self.space_status(s)[0] == "mounted"
         }
-        self.usage = HomeUsage(os.path.abspath(self.root_dir), set(self.mounted), self.usage_max_age)
+        self.registry = Registry(self.plan, self.root_dir, fetch_key, self.log) if self.plan else None
+        self.remote = RemoteContents(self.registry, self.allow_hidden) if self.registry else None
+        skip = set(self.mounted) | {m.space.mount for m in self.registry.mounts.values()} if self.registry else set()
+        self.usage = HomeUsage(os.path.abspath(self.root_dir), skip, self.usage_max_age)
+
+    @default("files_handler_class")
+    def _files_handler_default(self) -> type:
+        from .files import SpacesFilesHandler
+
+        return SpacesFilesHandler
+
+    def locate_remote(self, path: str) -> tuple[Mount, str] | None:
+        """(mount, path inside it) when the path is in a remote space."""
+        return self.remote.locate(path) if self.remote else None
 
     # -- where a path belongs ---------------------------------------------------------
 
@@ -236,6 +263,10 @@ class SpacesContentsManager(AsyncLargeFileManager):
 
     async def save(self, model: dict[str, Any], path: str = "") -> dict[str, Any]:
         path = path.strip("/")
+        if (where := self.locate_remote(path)) and self.remote:
+            if model.get("chunk") in (None, 1):
+                self.run_pre_save_hooks(model=model, path=path)
+            return await self.remote.save(*where, path, model, self)
         self._check_writable(path, "save")
         parent = path.rpartition("/")[0]
         if parent and not await self.dir_exists(parent):
@@ -310,6 +341,10 @@ class SpacesContentsManager(AsyncLargeFileManager):
         return result
 
     async def delete_file(self, path: str) -> None:
+        if (where := self.locate_remote(path)) and self.remote:
+            await self.remote.delete(*where, path)
+            await asyncio.to_thread(_remove_tree, self._remote_checkpoint(path))
+            return
         self._check_writable(path, "delete")
         freed = await asyncio.to_thread(self._tree_bytes, path)
         await super().delete_file(path)
@@ -317,6 +352,15 @@ class SpacesContentsManager(AsyncLargeFileManager):
             self.usage.add(-freed)
 
     async def rename_file(self, old_path: str, new_path: str) -> None:
+        src, dst = self.locate_remote(old_path), self.locate_remote(new_path)
+        if src and dst and src[0] is dst[0] and self.remote:
+            await self.remote.move(src[0], src[1], dst[1], old_path)
+            return
+        if src or dst:
+            # Between spaces: a streamed copy, then the original goes.
+            await self._copy_between(old_path, new_path)
+            await self.delete_file(old_path)
+            return
         self._check_writable(old_path, "move")
         self._check_writable(new_path, "move into")
         src, dst = self.space_of(old_path), self.space_of(new_path)
@@ -328,7 +372,16 @@ class SpacesContentsManager(AsyncLargeFileManager):
             raise (self._no_space(new_path, e) or e) from e
 
     async def copy(self, from_path: str, to_path: str | None = None) -> dict[str, Any]:
+        from_path = from_path.strip("/")
         into = (to_path if to_path is not None else from_path.rpartition("/")[0]).strip("/")
+        if self.locate_remote(from_path) or self.locate_remote(into + "/x" if into else ""):
+            name = from_path.rpartition("/")[2]
+            if await self.dir_exists(into):
+                target = f"{into}/{await self.increment_filename(name, into, insert='-Copy')}".strip("/")
+            else:
+                target = into
+            await self._copy_between(from_path, target)
+            return await self.get(target, content=False)
         space = self.space_of(into)
         if space is not None and space.read_only:
             raise HTTPError(
@@ -347,25 +400,175 @@ class SpacesContentsManager(AsyncLargeFileManager):
             return os.path.getsize(os_path) if os.path.exists(os_path) else 0
         return tree_bytes(os_path)
 
-    async def create_checkpoint(self, path: str) -> dict[str, Any]:
+    async def _create_local_checkpoint(self, path: str) -> dict[str, Any]:
         space = self.space_of(path)
         if space is not None and space.read_only:
             # Nothing can change in a read-only folder: a checkpoint would only fail to write.
             raise HTTPError(403, f"No checkpoint for '{path}': '{space.mount}' is read-only for you")
         return await super().create_checkpoint(path)
 
-    async def restore_checkpoint(self, checkpoint_id: str, path: str) -> None:
-        self._check_writable(path, "restore")
-        await super().restore_checkpoint(checkpoint_id, path)
-
     # -- reads --------------------------------------------------------------------------
 
     async def get(self, path: str, content: bool = True, type: str | None = None,
                   format: str | None = None, require_hash: bool = False) -> dict[str, Any]:
+        path = path.strip("/")
+        if (where := self.locate_remote(path)) and self.remote:
+            return await self.remote.get(*where, path, content, type, format, self)
         model = await super().get(path, content=content, type=type, format=format, require_hash=require_hash)
         if self.plan is not None:
             self._mark_read_only(model)
+            if path == "" and content and self.registry:
+                model["content"] = self._with_remote_roots(model["content"])
         return model
+
+    def _with_remote_roots(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Every remote space is a top-level folder, whatever its status."""
+        assert self.registry is not None and self.remote is not None
+        names = {e["name"] for e in entries}
+        out = [e for e in entries if e["name"] not in {m.space.mount for m in self.registry.mounts.values()}]
+        for mount in self.registry.mounts.values():
+            model = self.remote.model(mount, mount.space.mount, Entry(mount.space.mount, True))
+            if mount.space.mount in names:
+                model["last_modified"] = next(e["last_modified"] for e in entries if e["name"] == mount.space.mount)
+            out.append(model)
+        return out
+
+    async def file_exists(self, path: str = "") -> bool:
+        if (where := self.locate_remote(path)) and self.remote:
+            return await self.remote.exists(*where, want_dir=False)
+        return bool(await ensure_async(super().file_exists(path)))
+
+    async def dir_exists(self, path: str) -> bool:
+        if (where := self.locate_remote(path)) and self.remote:
+            return await self.remote.exists(*where, want_dir=True)
+        return bool(await ensure_async(super().dir_exists(path)))
+
+    def exists(self, path: str) -> Any:
+        """Synchronous for local paths, as jupyter_server's own get() calls it; for remote
+        paths an awaitable, which every caller that can reach one awaits (ensure_async)."""
+        if (where := self.locate_remote(path)) and self.remote:
+            return self.remote.exists(*where, want_dir=None)
+        return super().exists(path)
+
+    async def is_hidden(self, path: str) -> bool:
+        if (where := self.locate_remote(path)) and self.remote:
+            return self.remote.hidden(where[1])
+        return bool(await ensure_async(super().is_hidden(path)))
+
+    async def get_kernel_path(self, path: str, model: dict[str, Any] | None = None) -> str:
+        if self.locate_remote(path) and not os.path.isdir(os.path.join(self.root_dir, path.rpartition("/")[0])):
+            return ""  # no POSIX path for this space: kernels start in the home
+        return await super().get_kernel_path(path, model)
+
+    # -- between spaces -----------------------------------------------------------------
+
+    async def _copy_between(self, src: str, dst: str) -> None:
+        """Copy a file or folder to another space, streamed, never whole in memory."""
+        model = await self.get(src, content=False)
+        if model["type"] == "directory":
+            await self.save({"type": "directory"}, dst)
+            listing = await self.get(src, content=True)
+            for child in listing["content"]:
+                await self._copy_between(child["path"], f"{dst}/{child['name']}")
+            return
+        source, target = self.locate_remote(src), self.locate_remote(dst)
+        if target:
+            assert self.remote is not None
+            mount, rel = target
+            self.remote.check_writable(mount, dst, "copy into")
+            pieces = self._pieces(src, source)
+            size = model.get("size")
+            await self.remote.call(mount, lambda d: d.write(rel, pieces, size))
+            self.remote.invalidate(mount, rel)
+            return
+        self._check_writable(dst, "copy into")
+        await self._check_quota(dst, int(model.get("size") or 0))
+        os_dst = self._get_os_path(dst)
+        tmp = os.path.join(os.path.dirname(os_dst), f".{os.path.basename(os_dst)}.nbspaces-copy")
+        assert source is not None and self.remote is not None
+        mount, rel = source
+
+        def fetch(driver: Any) -> int:
+            try:
+                with open(tmp, "wb") as f:
+                    for piece in driver.read(rel):
+                        f.write(piece)
+                    size = f.tell()
+                os.replace(tmp, os_dst)
+            except BaseException:
+                _remove(tmp)
+                raise
+            return size
+
+        try:
+            size = await self.remote.call(mount, fetch)
+        except OSError as e:
+            raise (self._no_space(dst, e) or e) from e
+        self.usage.add(size)
+
+    def _pieces(self, path: str, where: tuple[Mount, str] | None) -> Iterator[bytes]:
+        """A file's bytes in pieces, read in the caller's thread (a driver's write)."""
+        if where is None:
+            with open(self._get_os_path(path), "rb") as f:
+                while piece := f.read(1024 * 1024):
+                    yield piece
+            return
+        mount, rel = where
+        assert self.registry is not None
+        yield from self.registry.driver(mount).read(rel)
+
+    # -- checkpoints of remote files: kept in the home ------------------------------------
+
+    def _remote_checkpoint(self, path: str) -> str:
+        return os.path.join(self.root_dir, ".nbspaces", "checkpoints", *path.strip("/").split("/"))
+
+    async def create_checkpoint(self, path: str) -> dict[str, Any]:
+        if (where := self.locate_remote(path)) and self.remote:
+            mount, rel = where
+            target = self._remote_checkpoint(path)
+            await self._check_quota(".nbspaces/checkpoints", int((await self.get(path, content=False))["size"] or 0))
+
+            def keep(driver: Any) -> None:
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                with open(target + ".tmp", "wb") as f:
+                    for piece in driver.read(rel):
+                        f.write(piece)
+                os.replace(target + ".tmp", target)
+
+            await self.remote.call(mount, keep)
+            return self._checkpoint_model(target)
+        return await self._create_local_checkpoint(path)
+
+    @staticmethod
+    def _checkpoint_model(target: str) -> dict[str, Any]:
+        when = datetime.fromtimestamp(os.stat(target).st_mtime, UTC)
+        return {"id": "checkpoint", "last_modified": when}
+
+    async def list_checkpoints(self, path: str) -> list[dict[str, Any]]:
+        if self.locate_remote(path):
+            target = self._remote_checkpoint(path)
+            return [self._checkpoint_model(target)] if os.path.exists(target) else []
+        return await super().list_checkpoints(path)
+
+    async def restore_checkpoint(self, checkpoint_id: str, path: str) -> None:
+        if (where := self.locate_remote(path)) and self.remote:
+            mount, rel = where
+            self.remote.check_writable(mount, path, "restore")
+            target = self._remote_checkpoint(path)
+            if not os.path.exists(target):
+                raise HTTPError(404, f"No checkpoint of '{path}'")
+            pieces = self._pieces(os.path.relpath(target, self.root_dir), None)
+            await self.remote.call(mount, lambda d: d.write(rel, pieces, os.path.getsize(target)))
+            self.remote.invalidate(mount, rel)
+            return
+        self._check_writable(path, "restore")
+        await super().restore_checkpoint(checkpoint_id, path)
+
+    async def delete_checkpoint(self, checkpoint_id: str, path: str) -> None:
+        if self.locate_remote(path):
+            await asyncio.to_thread(_remove, self._remote_checkpoint(path))
+            return
+        await super().delete_checkpoint(checkpoint_id, path)
 
     def _mark_read_only(self, model: dict[str, Any]) -> None:
         space = self.space_of(model["path"])

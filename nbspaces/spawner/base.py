@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..catalog import Catalog
+from ..keys import SERVICE_ENV
 from ..plan import PLAN_ENV, Plan, resolve
 from .config import NBSpaces
 
@@ -50,6 +51,8 @@ class SpacesMixin:
         """NBSPACES_PLAN, ONEPROVIDER_HOST and the user's own ONECLIENT_ACCESS_TOKEN."""
         env = {PLAN_ENV: plan.to_json()}
         settings = self.nbspaces
+        if settings.service_url:
+            env[SERVICE_ENV] = settings.service_url
         if settings.oneprovider_host:
             env["ONEPROVIDER_HOST"] = settings.oneprovider_host
         token = (self._nbspaces_auth_state or {}).get(settings.onedata_token_key)

@@ -35,6 +35,43 @@ class NBSpaces(Configurable):
         """,
     ).tag(config=True)
 
+    remote = Dict(
+        help="""Remote spaces the admins pre-define: space name -> settings.
+
+        Keys: ``kind`` ("webdav", ...), ``mount`` (the top-level folder; default: the name),
+        ``groups`` / ``users`` (who gets it, with mode "rw", "ro" or "off", as for shared
+        folders), ``description``, and the kind's own settings (webdav: ``url``, ``label``,
+        ``verify_tls``). Users add only their credentials. Example::
+
+            c.NBSpaces.remote = {"b2drop": {"kind": "webdav", "label": "B2DROP",
+                                 "url": "https://b2drop.eudat.eu/remote.php/webdav",
+                                 "groups": {"*": "rw"}}}
+        """,
+    ).tag(config=True)
+
+    user_kinds = List(
+        Unicode(),
+        help="Kinds of remote space users may add themselves, e.g. ['webdav'].",
+    ).tag(config=True)
+
+    service_port = Integer(
+        8082,
+        help="Port of the nbspaces hub service (the credential store keys) on the hub's host.",
+    ).tag(config=True)
+
+    service_url = Unicode(
+        "",
+        help="""The nbspaces service's URL as user servers reach it, ending in /services/nbspaces.
+        Default: http://127.0.0.1:<service_port><base_url>services/nbspaces (one machine).""",
+    ).tag(config=True)
+
+    secret_file = Unicode(
+        "",
+        help="""File with the secret the users' credential-store keys derive from (made, 0600,
+        if missing). Default: nbspaces_secret beside the hub's cookie secret. Keep it: a new
+        secret makes every stored credential unreadable.""",
+    ).tag(config=True)
+
     community_admins = Dict(
         help="""Group -> list of users who manage that group's shared folders at run time.
 
@@ -70,4 +107,5 @@ class NBSpaces(Configurable):
 
     def catalog(self, *, need: str | None = None, check_sources: bool = False) -> Catalog:
         """The validated catalog; raises CatalogError naming every wrong key."""
-        return Catalog.parse(self.home, self.shared, need=need, check_sources=check_sources)
+        return Catalog.parse(self.home, self.shared, need=need, check_sources=check_sources,
+                             remote=self.remote, user_kinds=self.user_kinds)

@@ -14,7 +14,9 @@ import hashlib
 import logging
 import os
 import re
+import secrets
 import sys
+from pathlib import Path
 from typing import Any
 
 from traitlets.config import Config
@@ -136,9 +138,45 @@ def configure_hub(c: Config) -> None:
             "scopes": CULLER_SCOPES,
             "services": ["idle-culler"],
         })
+    _add_service(c, settings, roles, services)
     c.JupyterHub.load_roles = roles
     c.JupyterHub.services = services
     _log_when_ready(_ISOLATION_NOTES[isolation])
+
+
+SERVICE_NAME = "nbspaces"
+SERVER_SCOPES = ["users:activity!user", "access:servers!server"]
+
+
+def _add_service(c: Config, settings: NBSpaces, roles: list[dict[str, Any]],
+                 services: list[dict[str, Any]]) -> None:
+    """The nbspaces hub service (credential-store keys) and the server role that reaches it."""
+    secret_file = Path(settings.secret_file or Path(c.JupyterHub.get("cookie_secret_file") or
+                                                    "jupyterhub_cookie_secret").resolve().parent / "nbspaces_secret")
+    if not secret_file.exists():
+        secret_file.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(secret_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32))
+    base_url = c.JupyterHub.get("base_url", "/")
+    prefix = f"{base_url.rstrip('/')}/services/{SERVICE_NAME}"
+    if not settings.service_url:
+        c.NBSpaces.service_url = f"http://127.0.0.1:{settings.service_port}{prefix}"
+    services.append({
+        "name": SERVICE_NAME,
+        "url": f"http://127.0.0.1:{settings.service_port}",
+        "command": [sys.executable, "-m", "nbspaces.spawner.service"],
+        "environment": {"NBSPACES_SECRET_FILE": str(secret_file)},
+        "display": False,
+    })
+    # A server's token holds only scopes its user holds: both roles need the service.
+    scope = f"access:services!service={SERVICE_NAME}"
+    for name, defaults in (("user", ["self"]), ("server", SERVER_SCOPES)):
+        role = next((r for r in roles if r.get("name") == name), None)
+        if role is None:
+            roles.append({"name": name, "scopes": [*defaults, scope]})
+        elif scope not in role.setdefault("scopes", list(defaults)):
+            role["scopes"].append(scope)
 
 
 def _log_when_ready(message: str) -> None:

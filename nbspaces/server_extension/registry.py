@@ -1,0 +1,249 @@
+"""The mount registry: every remote space of this server, its driver and its status.
+
+Status is one of ``mounted``, ``needs-credentials``, ``unmounted`` (the user disconnected
+it) or ``error`` with the reason. One space failing never touches the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..catalog import NAME_RE, RESERVED_NAMES
+from ..credentials import CredentialError, CredentialStore
+from ..drivers import Driver, DriverError, Problem, Usage, driver_class
+from ..keys import KeyUnavailable
+from ..plan import Plan, Space
+
+USER_SPACES = ".nbspaces/spaces.json"
+USAGE_MAX_AGE = 60.0
+
+
+class RegistryError(Exception):
+    """A refused request, with the HTTP status that says why and a message for the user."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass
+class Mount:
+    space: Space
+    status: str = "needs-credentials"
+    reason: str = ""
+    driver: Driver | None = None
+    usage: Usage = field(default_factory=lambda: Usage(None, None))
+    usage_at: float = 0.0
+
+    @property
+    def needs_credentials(self) -> bool:
+        return bool(driver_class(self.space.kind).credential_fields)
+
+
+class Registry:
+    def __init__(self, plan: Plan, home: str, key: Callable[[], bytes], log: logging.Logger | None = None):
+        self.plan = plan
+        self.home = Path(home)
+        self._key = key
+        self.log = log or logging.getLogger("nbspaces")
+        self._store: CredentialStore | None = None
+        self.mounts: dict[str, Mount] = {}
+        for space in plan.spaces:
+            if space.kind not in ("home", "shared"):
+                self.mounts[space.name] = Mount(space)
+        for space in self._load_user_spaces():
+            self.mounts.setdefault(space.name, Mount(space))
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    # -- persistence --------------------------------------------------------------------
+
+    def _store_or_error(self) -> CredentialStore:
+        if self._store is None:
+            try:
+                self._store = CredentialStore(self.home / ".nbspaces" / "credentials", self._key())
+            except KeyUnavailable as e:
+                raise RegistryError(503, f"Credentials cannot be stored or read now: {e}") from None
+        return self._store
+
+    def _load_user_spaces(self) -> list[Space]:
+        try:
+            data = json.loads((self.home / USER_SPACES).read_text())
+        except (FileNotFoundError, ValueError):
+            return []
+        spaces = []
+        for name, spec in data.items():
+            if spec.get("kind") in self.plan.user_kinds:
+                spaces.append(Space(name=name, kind=spec["kind"], mount=spec["mount"], mode="rw",
+                                    settings=spec.get("settings", {}), origin="user"))
+        return spaces
+
+    def _save_user_spaces(self) -> None:
+        data = {m.space.name: {"kind": m.space.kind, "mount": m.space.mount, "settings": m.space.settings}
+                for m in self.mounts.values() if m.space.origin == "user"}
+        path = self.home / USER_SPACES
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=1))
+        os.replace(tmp, path)
+
+    # -- lookups ------------------------------------------------------------------------
+
+    def get(self, name: str) -> Mount:
+        if name not in self.mounts:
+            raise RegistryError(404, f"There is no space named '{name}'")
+        return self.mounts[name]
+
+    def by_mount(self, mount: str) -> Mount | None:
+        return next((m for m in self.mounts.values() if m.space.mount == mount), None)
+
+    def driver(self, mount: Mount) -> Driver:
+        if mount.status != "mounted" or mount.driver is None:
+            why = {"needs-credentials": "connect it first: it needs your credentials",
+                   "unmounted": "you disconnected it; connect it again"}.get(mount.status, mount.reason)
+            raise RegistryError(503, f"'{mount.space.mount}' is not available: {why}")
+        return mount.driver
+
+    def _lock(self, name: str) -> asyncio.Lock:
+        return self._locks.setdefault(name, asyncio.Lock())
+
+    # -- mounting -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Mount every remembered space, concurrently; a failure stays in its space's status."""
+        await asyncio.gather(*(self.mount(name) for name in list(self.mounts)), return_exceptions=True)
+
+    async def mount(self, name: str) -> Mount:
+        mount = self.get(name)
+        async with self._lock(name):
+            credentials = None
+            if mount.needs_credentials:
+                try:
+                    credentials = await asyncio.to_thread(self._store_or_error().get, name)
+                except RegistryError as e:
+                    return self._set(mount, "error", e.message)
+                except CredentialError as e:
+                    return self._set(mount, "error", str(e))
+                if not credentials:
+                    return self._set(mount, "needs-credentials", "")
+            try:
+                driver = driver_class(mount.space.kind)(dict(mount.space.settings), credentials)
+                await asyncio.to_thread(driver.check)
+            except DriverError as e:
+                if e.problem is Problem.AUTH:
+                    return self._set(mount, "needs-credentials", e.message)
+                return self._set(mount, "error", e.message)
+            if mount.driver is not None:
+                mount.driver.close()
+            mount.driver = driver
+            mount.usage_at = 0.0
+            return self._set(mount, "mounted", "")
+
+    def _set(self, mount: Mount, status: str, reason: str) -> Mount:
+        if status != "mounted" and mount.driver is not None:
+            mount.driver.close()
+            mount.driver = None
+        if (mount.status, mount.reason) != (status, reason):
+            self.log.info("nbspaces: space %s is %s%s", mount.space.name, status, f": {reason}" if reason else "")
+        mount.status, mount.reason = status, reason
+        return mount
+
+    async def unmount(self, name: str) -> Mount:
+        mount = self.get(name)
+        async with self._lock(name):
+            return self._set(mount, "unmounted", "disconnected by you")
+
+    async def set_credentials(self, name: str, values: dict[str, Any]) -> Mount:
+        """Test the credentials with a real request; store them only if the service accepts them."""
+        mount = self.get(name)
+        cls = driver_class(mount.space.kind)
+        missing = [label for key, label in cls.credential_fields.items() if not str(values.get(key, "")).strip()]
+        if missing:
+            raise RegistryError(400, f"Please give: {', '.join(missing)}")
+        unknown = sorted(set(values) - set(cls.credential_fields))
+        if unknown:
+            raise RegistryError(400, f"Unknown fields: {', '.join(unknown)}; {mount.space.kind} takes "
+                                     f"{', '.join(cls.credential_fields)}")
+        credentials = {k: str(v) for k, v in values.items()}
+        store = self._store_or_error()
+        async with self._lock(name):
+            try:
+                driver = cls(dict(mount.space.settings), credentials)
+                await asyncio.to_thread(driver.check)
+            except DriverError as e:
+                raise RegistryError(400 if e.problem in (Problem.AUTH, Problem.INVALID) else 502, e.message) from None
+            try:
+                await asyncio.to_thread(store.set, name, credentials)
+            except CredentialError:
+                await asyncio.to_thread(store.reset)
+                await asyncio.to_thread(store.set, name, credentials)
+            if mount.driver is not None:
+                mount.driver.close()
+            mount.driver = driver
+            mount.usage_at = 0.0
+            return self._set(mount, "mounted", "")
+
+    async def forget(self, name: str) -> Mount:
+        mount = self.get(name)
+        async with self._lock(name):
+            try:
+                await asyncio.to_thread(self._store_or_error().forget, name)
+            except CredentialError:
+                await asyncio.to_thread(self._store_or_error().reset)
+            return self._set(mount, "needs-credentials", "")
+
+    async def add(self, name: str, kind: str, mount_at: str | None, settings: dict[str, Any]) -> Mount:
+        """A space of the user's own, of a kind the admins allow."""
+        if kind not in self.plan.user_kinds:
+            allowed = ", ".join(self.plan.user_kinds) or "none"
+            raise RegistryError(403, f"Your admins do not let users add {kind!r} spaces (allowed: {allowed})")
+        mount_at = mount_at or name
+        for what, value in (("name", name), ("folder", mount_at)):
+            if not NAME_RE.match(value) or value.lower() in RESERVED_NAMES:
+                raise RegistryError(400, f"{value!r} cannot be a space {what}: use letters, digits, '.', '_' or '-'")
+        if name in self.mounts:
+            raise RegistryError(409, f"There is already a space named '{name}'")
+        if self.by_mount(mount_at) or any(s.mount == mount_at for s in self.plan.spaces) or \
+                (self.home / mount_at).exists():
+            raise RegistryError(409, f"'{mount_at}' is already taken in your home; choose another folder name")
+        cls = driver_class(kind)
+        unknown = sorted(set(settings) - set(cls.setting_fields))
+        if unknown:
+            takes = ", ".join(cls.setting_fields)
+            raise RegistryError(400, f"Unknown settings: {', '.join(unknown)}; {kind} takes {takes}")
+        try:
+            cls(dict(settings), None)
+        except DriverError as e:
+            raise RegistryError(400, e.message) from None
+        space = Space(name=name, kind=kind, mount=mount_at, mode="rw", settings=dict(settings), origin="user")
+        self.mounts[name] = Mount(space)
+        await asyncio.to_thread(self._save_user_spaces)
+        return self.mounts[name]
+
+    async def remove(self, name: str) -> None:
+        mount = self.get(name)
+        if mount.space.origin != "user":
+            raise RegistryError(403, f"'{name}' comes from your admins; you can forget its credentials, not remove it")
+        await self.forget(name)
+        del self.mounts[name]
+        await asyncio.to_thread(self._save_user_spaces)
+
+    async def usage(self, mount: Mount) -> Usage:
+        if mount.driver is not None and time.monotonic() - mount.usage_at > USAGE_MAX_AGE:
+            mount.usage = await asyncio.to_thread(mount.driver.usage)
+            mount.usage_at = time.monotonic()
+        return mount.usage
+
+
+def public_settings(space: Space) -> dict[str, Any]:
+    """Settings as the API shows them: never anything that looks like a secret."""
+    return {k: v for k, v in space.settings.items() if not re.search(r"pass|secret|token|key", k, re.I)}

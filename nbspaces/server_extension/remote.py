@@ -1,0 +1,304 @@
+"""Contents API operations on remote spaces, through their drivers, never on the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import mimetypes
+import posixpath
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import nbformat
+from tornado.web import HTTPError
+
+from ..drivers import Driver, DriverError, Entry, Problem, clean_path
+from .registry import Mount, Registry, RegistryError
+
+LIST_TTL = 5.0  # seconds a listing is reused; our own writes drop it at once
+UPLOAD_IDLE = 600.0  # an upload with no chunk for this long is abandoned
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+T = TypeVar("T")
+
+_STATUS = {Problem.NOT_FOUND: 404, Problem.EXISTS: 409, Problem.AUTH: 403, Problem.FORBIDDEN: 403,
+           Problem.NO_SPACE: 507, Problem.UNAVAILABLE: 503, Problem.INVALID: 400, Problem.OTHER: 502}
+
+
+def http_error(e: DriverError | RegistryError) -> HTTPError:
+    if isinstance(e, RegistryError):
+        return HTTPError(e.status, e.message)
+    return HTTPError(_STATUS[e.problem], e.message)
+
+
+def decode_content(model: dict[str, Any]) -> bytes:
+    content = model.get("content")
+    if not isinstance(content, str):
+        raise HTTPError(400, "No file content provided")
+    try:
+        return base64.b64decode(content, validate=False) if model.get("format") == "base64" else content.encode()
+    except ValueError as e:
+        raise HTTPError(400, f"The content cannot be read: {e}") from e
+
+
+class Upload:
+    """One chunked upload, streamed to the space while the chunks arrive.
+
+    The driver writes from a bounded queue in a thread: memory stays at a few chunks
+    whatever the file's size, and the driver stores the file under its name only when
+    the last chunk arrived (see Driver.write).
+    """
+
+    def __init__(self, driver: Driver, rel: str):
+        self.size = 0
+        self.error: BaseException | None = None
+        self._queue: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=4)
+        self._thread = threading.Thread(target=self._run, args=(driver, rel), daemon=True)
+        self._thread.start()
+
+    def _pieces(self) -> Iterator[bytes]:
+        while True:
+            try:
+                item = self._queue.get(timeout=UPLOAD_IDLE)
+            except queue.Empty:
+                raise TimeoutError("the upload stopped sending") from None
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def _run(self, driver: Driver, rel: str) -> None:
+        try:
+            driver.write(rel, self._pieces())
+        except BaseException as e:
+            self.error = e
+
+    def _put(self, item: bytes | BaseException | None) -> None:
+        while self._thread.is_alive():
+            try:
+                self._queue.put(item, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+
+    async def send(self, data: bytes) -> None:
+        await asyncio.to_thread(self._put, data)
+        self.size += len(data)
+        self._raise()
+
+    async def finish(self) -> None:
+        await asyncio.to_thread(self._put, None)
+        await asyncio.to_thread(self._thread.join)
+        self._raise()
+
+    def abort(self) -> None:
+        threading.Thread(target=self._put, args=(ConnectionAbortedError("upload abandoned"),), daemon=True).start()
+
+    def _raise(self) -> None:
+        if isinstance(self.error, DriverError):
+            raise http_error(self.error)
+        if self.error is not None:
+            raise HTTPError(502, f"The upload failed: {self.error}")
+
+
+class RemoteContents:
+    def __init__(self, registry: Registry, allow_hidden: bool):
+        self.registry = registry
+        self.allow_hidden = allow_hidden
+        self._lists: dict[tuple[str, str], tuple[float, list[Entry]]] = {}
+        self._uploads: dict[tuple[str, str], Upload] = {}
+
+    # -- where ------------------------------------------------------------------------
+
+    def locate(self, path: str) -> tuple[Mount, str] | None:
+        head, _, rest = path.strip("/").partition("/")
+        mount = self.registry.by_mount(head) if head else None
+        if mount is None:
+            return None
+        try:
+            return mount, clean_path(rest)
+        except DriverError as e:
+            raise http_error(e) from None
+
+    async def call(self, mount: Mount, fn: Callable[[Driver], T]) -> T:
+        try:
+            driver = self.registry.driver(mount)
+            return await asyncio.to_thread(fn, driver)
+        except (DriverError, RegistryError) as e:
+            raise http_error(e) from None
+
+    def writable(self, mount: Mount) -> bool:
+        return mount.space.mode == "rw"
+
+    def check_writable(self, mount: Mount, path: str, action: str) -> None:
+        if not self.writable(mount):
+            raise HTTPError(403, f"Cannot {action} '{path}': '{mount.space.mount}' is read-only for you")
+
+    # -- listings -----------------------------------------------------------------------
+
+    async def list(self, mount: Mount, rel: str) -> list[Entry]:
+        key = (mount.space.name, rel)
+        cached = self._lists.get(key)
+        if cached and time.monotonic() - cached[0] < LIST_TTL:
+            return cached[1]
+        entries = await self.call(mount, lambda d: d.list(rel))
+        self._lists[key] = (time.monotonic(), entries)
+        return entries
+
+    def invalidate(self, mount: Mount, *rels: str) -> None:
+        for rel in rels:
+            for key in ((mount.space.name, rel), (mount.space.name, posixpath.dirname(rel))):
+                self._lists.pop(key, None)
+
+    async def entry(self, mount: Mount, rel: str) -> Entry:
+        if not rel:
+            return Entry(name=mount.space.mount, is_dir=True)
+        parent, name = posixpath.split(rel)
+        cached = self._lists.get((mount.space.name, parent))
+        if cached and time.monotonic() - cached[0] < LIST_TTL:
+            found = next((e for e in cached[1] if e.name == name), None)
+            if found is not None:
+                return found
+        return await self.call(mount, lambda d: d.stat(rel))
+
+    def model(self, mount: Mount, path: str, entry: Entry) -> dict[str, Any]:
+        kind = "directory" if entry.is_dir else "notebook" if entry.name.endswith(".ipynb") else "file"
+        modified = entry.modified or EPOCH
+        return {
+            "name": entry.name, "path": path.strip("/"), "type": kind, "format": None, "content": None,
+            "mimetype": None if entry.is_dir else (entry.mimetype or mimetypes.guess_type(entry.name)[0]),
+            "writable": self.writable(mount), "created": modified, "last_modified": modified,
+            "size": entry.size, "hash": None, "hash_algorithm": None,
+        }
+
+    def hidden(self, rel: str) -> bool:
+        return not self.allow_hidden and any(p.startswith(".") for p in rel.split("/") if p)
+
+    # -- reads --------------------------------------------------------------------------
+
+    async def read_all(self, mount: Mount, rel: str) -> bytes:
+        return await self.call(mount, lambda d: b"".join(d.read(rel)))
+
+    async def get(self, mount: Mount, rel: str, path: str, content: bool, type: str | None,
+                  format: str | None, cm: Any) -> dict[str, Any]:
+        if self.hidden(rel):
+            raise HTTPError(404, f"'{path}' is hidden")
+        entry = await self.entry(mount, rel)
+        model = self.model(mount, path, entry)
+        if type == "directory" and not entry.is_dir:
+            raise HTTPError(400, f"'{path}' is not a directory")
+        if type in ("file", "notebook") and entry.is_dir:
+            raise HTTPError(400, f"'{path}' is a directory, not a {type}")
+        if not content:
+            return model
+        if entry.is_dir:
+            children = await self.list(mount, rel)
+            model["format"] = "json"
+            model["content"] = [self.model(mount, posixpath.join(path.strip("/"), e.name), e)
+                                for e in children if self.allow_hidden or not e.name.startswith(".")]
+            return model
+        data = await self.read_all(mount, rel)
+        model["size"] = len(data)
+        if type == "notebook" or (type is None and model["type"] == "notebook"):
+            try:
+                nb = nbformat.reads(data.decode("utf-8"), as_version=4)
+            except Exception as e:
+                raise HTTPError(400, f"'{path}' is not a notebook: {e}") from e
+            cm.mark_trusted_cells(nb, path)
+            model.update(type="notebook", format="json", content=nb, mimetype=None)
+            cm.validate_notebook_model(model)
+            return model
+        model["type"] = "file"
+        if format != "base64":
+            try:
+                model.update(format="text", content=data.decode("utf-8"))
+                return model
+            except UnicodeDecodeError:
+                if format == "text":
+                    raise HTTPError(400, f"'{path}' is not UTF-8 text; open it as base64") from None
+        model.update(format="base64", content=base64.b64encode(data).decode("ascii"),
+                     mimetype=model["mimetype"] or "application/octet-stream")
+        return model
+
+    # -- writes -------------------------------------------------------------------------
+
+    async def save(self, mount: Mount, rel: str, path: str, model: dict[str, Any], cm: Any) -> dict[str, Any]:
+        self.check_writable(mount, path, "save")
+        if not rel:
+            raise HTTPError(400, f"'{path}' is the space itself")
+        kind = model.get("type")
+        chunk = model.get("chunk")
+        key = (mount.space.name, rel)
+        if kind == "directory":
+            try:
+                await self.call(mount, lambda d: d.mkdir(rel))
+            except HTTPError as e:
+                if e.status_code != 409:
+                    raise
+        elif chunk is not None:
+            data = decode_content(model)
+            if chunk == 1:
+                if key in self._uploads:
+                    self._uploads.pop(key).abort()
+                driver = await self.call(mount, lambda d: d)
+                self._uploads[key] = Upload(driver, rel)
+            upload = self._uploads.get(key)
+            if upload is None:
+                raise HTTPError(400, f"The upload of '{path}' was interrupted; upload the file again")
+            try:
+                await upload.send(data)
+                if chunk == -1:
+                    del self._uploads[key]
+                    await upload.finish()
+            except HTTPError:
+                self._uploads.pop(key, None)
+                upload.abort()
+                raise
+            if chunk != -1:
+                now = datetime.now(UTC)
+                return {**self.model(mount, path, Entry(posixpath.basename(rel), False, upload.size, now)),
+                        "type": "file"}
+        elif kind == "notebook":
+            nb = nbformat.from_dict(model.get("content"))
+            cm.check_and_sign(nb, path)
+            data = nbformat.writes(nb).encode("utf-8")
+            await self.call(mount, lambda d: d.write(rel, [data], len(data)))
+        elif kind == "file":
+            data = decode_content(model)
+            await self.call(mount, lambda d: d.write(rel, [data], len(data)))
+        else:
+            raise HTTPError(400, f"Unhandled contents type: {kind}")
+        self.invalidate(mount, rel)
+        return self.model(mount, path, await self.call(mount, lambda d: d.stat(rel)))
+
+    async def delete(self, mount: Mount, rel: str, path: str) -> None:
+        self.check_writable(mount, path, "delete")
+        if not rel:
+            raise HTTPError(403, f"Cannot delete '{path}': it is the space itself; disconnect it instead")
+        await self.call(mount, lambda d: d.delete(rel))
+        self.invalidate(mount, rel)
+
+    async def move(self, mount: Mount, src: str, dst: str, path: str) -> None:
+        self.check_writable(mount, path, "move")
+        if not src or not dst:
+            raise HTTPError(403, f"Cannot move '{path}': it is the space itself")
+        await self.call(mount, lambda d: d.move(src, dst))
+        self.invalidate(mount, src, dst)
+
+    async def copy(self, mount: Mount, src: str, dst: str, path: str) -> None:
+        self.check_writable(mount, path, "copy into")
+        await self.call(mount, lambda d: d.copy(src, dst))
+        self.invalidate(mount, dst)
+
+    async def exists(self, mount: Mount, rel: str, want_dir: bool | None) -> bool:
+        try:
+            entry = await self.entry(mount, rel)
+        except HTTPError as e:
+            if e.status_code == 404:
+                return False
+            raise
+        return want_dir is None or entry.is_dir == want_dir

@@ -1,0 +1,266 @@
+"""Remote WebDAV spaces through a real hub and single-user server, against real WebDAV servers.
+
+B2DROP is pre-defined in the catalog and served here by wsgidav; users add their own
+WebDAV space, served by rclone serve webdav.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.realhub import Hub, start_hub
+from tests.webdav_servers import DavServer, rclone, wsgidav
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Hub, DavServer, DavServer]]:
+    base = tmp_path_factory.mktemp("webdav")
+    dav, other = wsgidav(base), rclone(base)
+    hub = start_hub(base / "hub", f"""
+        c.NBSpaces.remote = {{"b2drop": {{"kind": "webdav", "url": "{dav.url}", "label": "B2DROP",
+                                        "groups": {{"*": "rw"}}}}}}
+        c.NBSpaces.user_kinds = ["webdav"]
+        c.NBSpaces.cull_timeout = 0
+    """)
+    hub.ensure_user("ada")
+    hub.spawn("ada")
+    try:
+        yield hub, dav, other
+    finally:
+        hub.api("DELETE", "/users/ada/server")
+        hub.stop()
+        dav.stop()
+        other.stop()
+
+
+def spaces(hub: Hub) -> dict[str, dict]:
+    r = hub.server("ada", "GET", "nbspaces/api/spaces")
+    r.raise_for_status()
+    return {s["name"]: s for s in r.json()["spaces"]}
+
+
+def connect(hub: Hub, dav: DavServer) -> requests.Response:
+    return hub.server("ada", "PUT", "nbspaces/api/spaces/b2drop/credentials",
+                      json={"username": dav.user, "password": dav.password})
+
+
+def test_credentials_are_tested_before_they_are_stored(site: tuple[Hub, DavServer, DavServer]) -> None:
+    hub, dav, _ = site
+    assert spaces(hub)["b2drop"]["status"] == "needs-credentials"
+    fields = spaces(hub)["b2drop"]["credential_fields"]
+    assert {f["name"]: f["secret"] for f in fields} == {"username": False, "password": True}
+    r = hub.server("ada", "PUT", "nbspaces/api/spaces/b2drop/credentials",
+                   json={"username": dav.user, "password": "not-the-password"})
+    assert r.status_code == 400 and r.json()["message"] == "B2DROP refused the user name or app password"
+    assert not (hub.data_dir / "homes" / "ada" / ".nbspaces" / "credentials").exists()  # nothing stored
+    assert spaces(hub)["b2drop"]["status"] == "needs-credentials"
+    r = connect(hub, dav)
+    assert r.status_code == 200 and r.json()["status"] == "mounted"
+    assert dav.password not in r.text
+    stored = (hub.data_dir / "homes" / "ada" / ".nbspaces" / "credentials")
+    assert stored.stat().st_mode & 0o777 == 0o600 and dav.password.encode() not in stored.read_bytes()
+
+
+def test_contents_operations_on_webdav(site: tuple[Hub, DavServer, DavServer]) -> None:
+    hub, dav, _ = site
+    connect(hub, dav)
+    root = {e["name"]: e for e in hub.contents("ada", "GET", "").json()["content"]}
+    assert root["b2drop"]["type"] == "directory"
+    assert hub.contents("ada", "PUT", "b2drop/results", json={"type": "directory"}).status_code in (200, 201)
+    assert hub.put_text("ada", "b2drop/results/run.csv", "t,v\n1,2\n").status_code in (200, 201)
+    assert (dav.root / "results" / "run.csv").read_text() == "t,v\n1,2\n"
+    model = hub.contents("ada", "GET", "b2drop/results/run.csv").json()
+    assert model["content"] == "t,v\n1,2\n" and model["format"] == "text" and model["writable"] is True
+    r = hub.contents("ada", "PATCH", "b2drop/results/run.csv", json={"path": "b2drop/results/renamed.csv"})
+    assert r.status_code == 200
+    assert not (dav.root / "results" / "run.csv").exists() and (dav.root / "results" / "renamed.csv").exists()
+    # New untitled file in the remote folder, as the file browser's "New File" does.
+    r = hub.contents("ada", "POST", "b2drop/results", json={"type": "file", "ext": ".txt"})
+    assert r.status_code == 201 and r.json()["path"] == "b2drop/results/untitled.txt"
+    # Copy between spaces, both ways, streamed.
+    assert hub.put_text("ada", "local.txt", "from home\n").status_code == 201
+    assert hub.contents("ada", "POST", "b2drop", json={"copy_from": "local.txt"}).status_code == 201
+    assert (dav.root / "local.txt").read_text() == "from home\n"
+    r = hub.contents("ada", "POST", "", json={"copy_from": "b2drop/results/renamed.csv"})
+    assert r.status_code == 201, r.text
+    assert (hub.data_dir / "homes" / "ada" / "renamed.csv").read_text() == "t,v\n1,2\n"
+    # Move from the home into the space: gone from the home, there on the server.
+    r = hub.contents("ada", "PATCH", "local.txt", json={"path": "b2drop/moved.txt"})
+    assert r.status_code == 200, r.text
+    assert not (hub.data_dir / "homes" / "ada" / "local.txt").exists() and (dav.root / "moved.txt").exists()
+    assert hub.contents("ada", "DELETE", "b2drop/moved.txt").status_code == 204
+    assert not (dav.root / "moved.txt").exists()
+    assert hub.contents("ada", "DELETE", "b2drop").status_code == 403  # the space itself
+
+
+def test_notebooks_in_webdav_have_checkpoints(site: tuple[Hub, DavServer, DavServer]) -> None:
+    hub, dav, _ = site
+    connect(hub, dav)
+    nb = {"cells": [{"cell_type": "markdown", "metadata": {}, "source": "# remote"}], "metadata": {},
+          "nbformat": 4, "nbformat_minor": 5}
+    assert hub.contents("ada", "PUT", "b2drop/a.ipynb", json={"type": "notebook", "content": nb}).status_code == 201
+    assert "".join(json.loads((dav.root / "a.ipynb").read_text())["cells"][0]["source"]) == "# remote"
+    got = hub.contents("ada", "GET", "b2drop/a.ipynb").json()
+    assert got["type"] == "notebook" and got["content"]["cells"][0]["source"] == "# remote"
+    cp = hub.contents("ada", "POST", "b2drop/a.ipynb/checkpoints")
+    assert cp.status_code == 201
+    nb["cells"][0]["source"] = "# changed"
+    hub.contents("ada", "PUT", "b2drop/a.ipynb", json={"type": "notebook", "content": nb})
+    assert hub.contents("ada", "GET", "b2drop/a.ipynb/checkpoints").json()[0]["id"] == cp.json()["id"]
+    assert hub.contents("ada", "POST", f"b2drop/a.ipynb/checkpoints/{cp.json()['id']}").status_code == 204
+    assert "".join(json.loads((dav.root / "a.ipynb").read_text())["cells"][0]["source"]) == "# remote"
+
+
+def test_big_chunked_upload_is_byte_identical(site: tuple[Hub, DavServer, DavServer]) -> None:
+    hub, dav, _ = site
+    connect(hub, dav)
+    chunk_size, chunks = 1024 * 1024, 200  # 200 MiB, as JupyterLab sends it: 1 MiB base64 chunks
+    digest = hashlib.sha256()
+    session = requests.Session()
+    session.headers["Authorization"] = f"token {hub.user_token('ada')}"
+    url = f"{hub.url}/user/ada/api/contents/b2drop/big.bin"
+    for i in range(1, chunks + 1):
+        piece = hashlib.sha256(str(i).encode()).digest() * (chunk_size // 32)
+        digest.update(piece)
+        number = -1 if i == chunks else i
+        r = session.put(url, json={"type": "file", "format": "base64", "chunk": number,
+                                   "content": base64.b64encode(piece).decode()}, timeout=120)
+        assert r.status_code in (200, 201), r.text
+        if i == 1:
+            assert not (dav.root / "big.bin").exists()  # nothing under its name until the end
+    on_server = hashlib.sha256()
+    with open(dav.root / "big.bin", "rb") as f:
+        while block := f.read(4 * 1024 * 1024):
+            on_server.update(block)
+    assert on_server.hexdigest() == digest.hexdigest()
+    assert [p.name for p in dav.root.iterdir() if "nbspaces-upload" in p.name] == []
+
+
+def test_interrupted_upload_leaves_no_partial_file(site: tuple[Hub, DavServer, DavServer]) -> None:
+    hub, dav, _ = site
+    connect(hub, dav)
+    piece = base64.b64encode(os.urandom(1024 * 1024)).decode()
+    for i in (1, 2):
+        r = hub.contents("ada", "PUT", "b2drop/half.bin",
+                         json={"type": "file", "format": "base64", "chunk": i, "content": piece})
+        assert r.status_code in (200, 201)
+    assert not (dav.root / "half.bin").exists()
+    # The user starts the same upload again: the abandoned one is dropped, the new one arrives.
+    for i in (1, -1):
+        hub.contents("ada", "PUT", "b2drop/half.bin", json={"type": "file", "format": "base64", "chunk": i,
+                                                            "content": piece})
+    assert (dav.root / "half.bin").stat().st_size == 2 * 1024 * 1024
+
+
+def test_files_handler_streams_with_range(site: tuple[Hub, DavServer, DavServer]) -> None:
+    hub, dav, _ = site
+    connect(hub, dav)
+    data = os.urandom(3 * 1024 * 1024 + 5)
+    (dav.root / "blob.bin").write_bytes(data)
+    head = hub.server("ada", "HEAD", "files/b2drop/blob.bin")
+    assert head.status_code == 200 and int(head.headers["Content-Length"]) == len(data)
+    assert head.headers["Accept-Ranges"] == "bytes"
+    part = hub.server("ada", "GET", "files/b2drop/blob.bin", headers={"Range": "bytes=1048570-1048589"})
+    assert part.status_code == 206 and part.content == data[1048570:1048590]
+    assert part.headers["Content-Range"] == f"bytes 1048570-1048589/{len(data)}"
+    tail = hub.server("ada", "GET", "files/b2drop/blob.bin", headers={"Range": "bytes=-7"})
+    assert tail.content == data[-7:]
+    whole = hub.server("ada", "GET", "files/b2drop/blob.bin")
+    assert whole.content == data
+    bad = hub.server("ada", "GET", "files/b2drop/blob.bin", headers={"Range": f"bytes={len(data) + 10}-"})
+    assert bad.status_code == 416
+
+
+def test_a_folder_of_ten_thousand_files_lists_completely(site: tuple[Hub, DavServer, DavServer]) -> None:
+    hub, dav, _ = site
+    connect(hub, dav)
+    many = dav.root / "many"
+    many.mkdir()
+    for i in range(10_000):
+        (many / f"f{i:05d}.txt").write_bytes(b"x")
+    listing = hub.contents("ada", "GET", "b2drop/many")
+    assert listing.status_code == 200
+    names = {e["name"] for e in listing.json()["content"]}
+    assert len(names) == 10_000 and "f09999.txt" in names
+
+
+def test_paths_that_leave_the_space_are_refused(site: tuple[Hub, DavServer, DavServer]) -> None:
+    hub, dav, _ = site
+    connect(hub, dav)
+    for path in ("b2drop/a/../../../etc/passwd", "b2drop/..%2F..%2Fetc"):
+        assert hub.contents("ada", "GET", path).status_code in (400, 403, 404)
+
+
+def test_a_stopped_webdav_server_fails_only_its_space(site: tuple[Hub, DavServer, DavServer]) -> None:
+    hub, dav, _ = site
+    connect(hub, dav)
+    dav.stop()
+    try:
+        r = hub.contents("ada", "GET", "b2drop")
+        assert r.status_code == 503 and "cannot be reached" in r.json()["message"]
+        retry = hub.server("ada", "POST", "nbspaces/api/spaces/b2drop/retry").json()
+        assert retry["status"] == "error" and "B2DROP cannot be reached" in retry["reason"]
+        assert hub.put_text("ada", "still-works.txt", "home is fine\n").status_code in (200, 201)
+        assert hub.contents("ada", "GET", "").status_code == 200  # the file browser still lists
+    finally:
+        dav.start()
+    assert hub.server("ada", "POST", "nbspaces/api/spaces/b2drop/retry").json()["status"] == "mounted"
+    assert hub.contents("ada", "GET", "b2drop").status_code == 200
+
+
+def test_users_add_their_own_space_of_an_allowed_kind(site: tuple[Hub, DavServer, DavServer]) -> None:
+    hub, _, other = site
+    body = {"name": "mydav", "kind": "webdav", "settings": {"url": other.url, "label": "My WebDAV"},
+            "credentials": {"username": other.user, "password": "wrong"}}
+    r = hub.server("ada", "POST", "nbspaces/api/spaces", json=body)
+    assert r.status_code == 400 and "My WebDAV refused" in r.json()["message"]
+    assert "mydav" not in spaces(hub)
+    body["credentials"]["password"] = other.password
+    r = hub.server("ada", "POST", "nbspaces/api/spaces", json=body)
+    assert r.status_code == 201 and r.json()["status"] == "mounted"
+    assert hub.put_text("ada", "mydav/note.txt", "mine\n").status_code in (200, 201)
+    assert (other.root / "note.txt").read_text() == "mine\n"
+    r = hub.server("ada", "POST", "nbspaces/api/spaces", json={"name": "s3x", "kind": "s3", "settings": {}})
+    assert r.status_code in (400, 403)
+
+
+def test_remembered_spaces_come_back_with_no_browser_open(site: tuple[Hub, DavServer, DavServer]) -> None:
+    hub, dav, _ = site
+    connect(hub, dav)
+    hub.stop_server("ada")
+    hub.spawn("ada")
+    import time
+
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        current = spaces(hub)
+        if current["b2drop"]["status"] == "mounted" and current.get("mydav", {}).get("status") == "mounted":
+            break
+        time.sleep(0.3)
+    assert current["b2drop"]["status"] == "mounted" and current["mydav"]["status"] == "mounted"
+
+
+def test_secrets_appear_nowhere(site: tuple[Hub, DavServer, DavServer]) -> None:
+    hub, dav, other = site
+    connect(hub, dav)
+    secrets = [dav.password.encode(), other.password.encode()]
+    assert not any(s in hub.log().encode() for s in secrets)
+    assert not any(s in hub.server("ada", "GET", "nbspaces/api/spaces").content for s in secrets)
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            blobs = [Path(f"/proc/{pid}/cmdline").read_bytes(), Path(f"/proc/{pid}/environ").read_bytes()]
+        except OSError:
+            continue
+        if any(b"jupyterhub" in b or b"singleuser" in b for b in blobs):
+            assert not any(s in b for s in secrets for b in blobs), f"a secret in process {pid}"
+    forget = hub.server("ada", "DELETE", "nbspaces/api/spaces/b2drop/credentials")
+    assert forget.json()["status"] == "needs-credentials"
+    assert hub.contents("ada", "GET", "b2drop").status_code == 503

@@ -1,0 +1,91 @@
+"""Real WebDAV servers on 127.0.0.1 for tests and benchmarks: wsgidav and rclone serve webdav.
+
+Passwords reach them through files (a 0600 YAML config, an htpasswd file), never argv.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import secrets
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from tests.realhub import free_port
+
+VENV_BIN = Path(sys.executable).parent
+
+
+@dataclass
+class DavServer:
+    name: str
+    root: Path
+    port: int
+    user: str
+    password: str
+    proc: subprocess.Popen[bytes] | None
+    argv: list[str]
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/dav"
+
+    def start(self) -> None:
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT, cwd=self.root.parent)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                r = requests.request("PROPFIND", self.url + "/", auth=(self.user, self.password),
+                                     headers={"Depth": "0"}, timeout=2)
+                if r.status_code == 207:
+                    return
+            except requests.ConnectionError:
+                time.sleep(0.2)
+        raise RuntimeError(f"{self.name} did not start:\n{self.log_path.read_text()[-2000:]}")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+        self.proc = None
+
+
+def wsgidav(base: Path) -> DavServer:
+    root, port, password = base / "wsgidav-data", free_port(), secrets.token_urlsafe(12)
+    root.mkdir(parents=True, exist_ok=True)
+    config = base / "wsgidav.yaml"
+    config.write_text(
+        f"host: 127.0.0.1\nport: {port}\nserver: cheroot\nverbose: 1\n"
+        f"provider_mapping:\n  /dav: {root}\n"
+        "http_authenticator:\n  domain_controller: null\n  accept_basic: true\n  accept_digest: false\n"
+        "  default_to_digest: false\n"
+        f"simple_dc:\n  user_mapping:\n    '*':\n      alice:\n        password: '{password}'\n"
+        "property_manager: true\nlock_storage: true\n"
+    )
+    os.chmod(config, 0o600)
+    server = DavServer("wsgidav", root, port, "alice", password, None,
+                       [str(VENV_BIN / "wsgidav"), f"--config={config}"], base / "wsgidav.log")
+    server.start()
+    return server
+
+
+def rclone(base: Path) -> DavServer:
+    root, port, password = base / "rclone-data", free_port(), secrets.token_urlsafe(12)
+    root.mkdir(parents=True, exist_ok=True)
+    htpasswd = base / "htpasswd"
+    htpasswd.write_text("alice:{SHA}" + base64.b64encode(hashlib.sha1(password.encode()).digest()).decode() + "\n")
+    os.chmod(htpasswd, 0o600)
+    server = DavServer("rclone", root, port, "alice", password, None,
+                       [str(VENV_BIN / "rclone"), "serve", "webdav", str(root), "--addr", f"127.0.0.1:{port}",
+                        "--baseurl", "/dav", "--htpasswd", str(htpasswd), "--config", "/dev/null"],
+                       base / "rclone.log")
+    server.start()
+    return server
