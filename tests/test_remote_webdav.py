@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.kernel import run_code
 from tests.realhub import Hub, start_hub
 from tests.webdav_servers import DavServer, rclone, wsgidav
 
@@ -264,3 +265,48 @@ def test_secrets_appear_nowhere(site: tuple[Hub, DavServer, DavServer]) -> None:
     forget = hub.server("ada", "DELETE", "nbspaces/api/spaces/b2drop/credentials")
     assert forget.json()["status"] == "needs-credentials"
     assert hub.contents("ada", "GET", "b2drop").status_code == 503
+
+
+def test_python_api_in_a_kernel_uses_the_same_spaces(site: tuple[Hub, DavServer, DavServer]) -> None:
+    hub, dav, _ = site
+    connect(hub, dav)
+    (dav.root / "table.csv").write_text("a,b\n1,2\n3,4\n")
+    out = run_code(hub, "ada", """
+import nbspaces, fsspec
+print(sorted(s["name"] for s in nbspaces.spaces()))
+with nbspaces.open("b2drop/table.csv") as f:
+    print(f.read().splitlines()[2])
+with nbspaces.open("b2drop/from-kernel.txt", "w") as f:
+    f.write("written by a kernel\\n")
+fs = nbspaces.filesystem("b2drop")
+print(sorted(fs.ls("", detail=False))[:2])
+with fsspec.open("nbspaces://b2drop/table.csv", "rb") as f:
+    f.seek(4)
+    print(f.read(3))
+with nbspaces.open("datasets-free-home.txt", "w") as f:
+    f.write("home\\n")
+""")
+    lines = out.splitlines()
+    assert "b2drop" in lines[0] and "home" in lines[0]
+    assert lines[1] == "3,4"
+    assert lines[3] == "b'1,2'"
+    assert (dav.root / "from-kernel.txt").read_text() == "written by a kernel\n"
+    assert (hub.data_dir / "homes" / "ada" / "datasets-free-home.txt").read_text() == "home\n"
+
+
+def test_terminal_command_sees_the_same_registry(site: tuple[Hub, DavServer, DavServer]) -> None:
+    hub, dav, _ = site
+    connect(hub, dav)
+    out = run_code(hub, "ada", """
+import subprocess, sys, os
+bin = os.path.join(os.path.dirname(sys.executable), "nbspaces")
+for args in (["list"], ["umount", "b2drop"], ["list"], ["mount", "b2drop"], ["logout", "nosuch"]):
+    r = subprocess.run([bin, *args], capture_output=True, text=True)
+    print(r.returncode, r.stdout.strip().replace("\\n", " | "), r.stderr.strip())
+""")
+    runs = out.splitlines()
+    assert runs[0].startswith("0 NAME") and "b2drop" in runs[0] and "mounted" in runs[0]
+    assert runs[1] == "0 b2drop: unmounted (disconnected by you) "
+    assert "unmounted" in runs[2]
+    assert runs[3] == "0 b2drop: mounted "
+    assert runs[4] == "1  nbspaces: There is no space named 'nosuch'"

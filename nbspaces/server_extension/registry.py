@@ -7,9 +7,7 @@ it) or ``error`` with the reason. One space failing never touches the others.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import os
 import re
 import time
 from collections.abc import Callable
@@ -22,8 +20,8 @@ from ..credentials import CredentialError, CredentialStore
 from ..drivers import Driver, DriverError, Problem, Usage, driver_class
 from ..keys import KeyUnavailable
 from ..plan import Plan, Space
+from ..session import CREDENTIALS, load_user_spaces, save_user_spaces
 
-USER_SPACES = ".nbspaces/spaces.json"
 USAGE_MAX_AGE = 60.0
 
 
@@ -61,7 +59,7 @@ class Registry:
         for space in plan.spaces:
             if space.kind not in ("home", "shared"):
                 self.mounts[space.name] = Mount(space)
-        for space in self._load_user_spaces():
+        for space in load_user_spaces(self.home, plan):
             self.mounts.setdefault(space.name, Mount(space))
         self._locks: dict[str, asyncio.Lock] = {}
 
@@ -70,31 +68,13 @@ class Registry:
     def _store_or_error(self) -> CredentialStore:
         if self._store is None:
             try:
-                self._store = CredentialStore(self.home / ".nbspaces" / "credentials", self._key())
+                self._store = CredentialStore(self.home / CREDENTIALS, self._key())
             except KeyUnavailable as e:
                 raise RegistryError(503, f"Credentials cannot be stored or read now: {e}") from None
         return self._store
 
-    def _load_user_spaces(self) -> list[Space]:
-        try:
-            data = json.loads((self.home / USER_SPACES).read_text())
-        except (FileNotFoundError, ValueError):
-            return []
-        spaces = []
-        for name, spec in data.items():
-            if spec.get("kind") in self.plan.user_kinds:
-                spaces.append(Space(name=name, kind=spec["kind"], mount=spec["mount"], mode="rw",
-                                    settings=spec.get("settings", {}), origin="user"))
-        return spaces
-
     def _save_user_spaces(self) -> None:
-        data = {m.space.name: {"kind": m.space.kind, "mount": m.space.mount, "settings": m.space.settings}
-                for m in self.mounts.values() if m.space.origin == "user"}
-        path = self.home / USER_SPACES
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, indent=1))
-        os.replace(tmp, path)
+        save_user_spaces(self.home, [m.space for m in self.mounts.values() if m.space.origin == "user"])
 
     # -- lookups ------------------------------------------------------------------------
 

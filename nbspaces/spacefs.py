@@ -1,0 +1,217 @@
+"""fsspec for nbspaces: ``nbspaces://b2drop/data.csv``, usable by pandas, xarray and friends.
+
+The first path component names the space, as in the file browser; the home is the rest.
+Remote spaces go through the same drivers and the same stored credentials as the file
+browser; the driver's connection is reused for every call of a kernel (one session per
+space). Reads fetch only the byte ranges asked for; writes spool to a temporary file and
+are stored under their name only when the file is closed.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from typing import Any
+
+from fsspec.implementations.local import LocalFileSystem
+from fsspec.spec import AbstractBufferedFile, AbstractFileSystem
+
+from .drivers import Driver, DriverError, Entry, Problem
+from .session import Session, current
+
+PIECE = 1024 * 1024
+
+
+def _oserror(e: DriverError, path: str) -> OSError:
+    errors = {Problem.NOT_FOUND: FileNotFoundError, Problem.EXISTS: FileExistsError,
+              Problem.FORBIDDEN: PermissionError, Problem.AUTH: PermissionError}
+    return errors.get(e.problem, OSError)(f"{path}: {e.message}")
+
+
+class NBSpacesFileSystem(AbstractFileSystem):
+    protocol = "nbspaces"
+    root_marker = ""
+
+    def __init__(self, session: Session | None = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.session = session or current()
+        self.local = LocalFileSystem()
+
+    @classmethod
+    def _strip_protocol(cls, path: str) -> str:  # type: ignore[override]
+        path = str(path)
+        if path.startswith("nbspaces://"):
+            path = path[len("nbspaces://"):]
+        return path.strip("/")
+
+    # -- where ------------------------------------------------------------------------
+
+    def _where(self, path: str) -> tuple[Driver | None, str, bool]:
+        """(driver or None for a local space, path for it, writable)."""
+        path = self._strip_protocol(path)
+        found = self.session.resolve(path)
+        return found.driver, found.path, found.writable
+
+    def _info(self, full: str, entry: Entry) -> dict[str, Any]:
+        return {"name": full, "size": entry.size if not entry.is_dir else 0,
+                "type": "directory" if entry.is_dir else "file",
+                "mtime": entry.modified.timestamp() if entry.modified else None}
+
+    def _local_info(self, full: str, info: dict[str, Any]) -> dict[str, Any]:
+        return {**info, "name": full}
+
+    # -- reads --------------------------------------------------------------------------
+
+    def ls(self, path: str, detail: bool = True, **kwargs: Any) -> list[Any]:
+        path = self._strip_protocol(path)
+        driver, where, _ = self._where(path)
+        if driver is None:
+            out = [self._local_info(f"{path}/{os.path.basename(i['name'])}".strip("/"), i)
+                   for i in self.local.ls(where, detail=True)]
+            if not path:  # the root shows every space, as the file browser does
+                names = {o["name"] for o in out}
+                out += [{"name": m, "size": 0, "type": "directory"} for m in self.session.mounts() if m not in names]
+        else:
+            try:
+                entries = driver.list(where)
+            except DriverError as e:
+                raise _oserror(e, path) from None
+            out = [self._info(f"{path}/{e.name}", e) for e in entries]
+        return out if detail else [o["name"] for o in out]
+
+    def info(self, path: str, **kwargs: Any) -> dict[str, Any]:
+        path = self._strip_protocol(path)
+        driver, where, _ = self._where(path)
+        if driver is None:
+            return self._local_info(path, self.local.info(where))
+        if not where:
+            return {"name": path, "size": 0, "type": "directory"}
+        try:
+            return self._info(path, driver.stat(where))
+        except DriverError as e:
+            raise _oserror(e, path) from None
+
+    def _open(self, path: str, mode: str = "rb", block_size: int | None = None, autocommit: bool = True,
+              cache_options: dict[str, Any] | None = None, **kwargs: Any) -> Any:
+        path = self._strip_protocol(path)
+        driver, where, writable = self._where(path)
+        if "r" not in mode and not writable:
+            raise PermissionError(f"{path}: this space is read-only for you")
+        if driver is None:
+            return self.local._open(where, mode=mode, **kwargs)
+        return SpaceFile(self, path, mode=mode, block_size=block_size or 4 * PIECE, autocommit=autocommit,
+                         cache_options=cache_options, driver=driver, where=where, **kwargs)
+
+    # -- writes -------------------------------------------------------------------------
+
+    def _writable(self, path: str) -> tuple[Driver | None, str]:
+        driver, where, writable = self._where(path)
+        if not writable:
+            raise PermissionError(f"{path}: this space is read-only for you")
+        return driver, where
+
+    def mkdir(self, path: str, create_parents: bool = True, **kwargs: Any) -> None:
+        driver, where = self._writable(path)
+        if driver is None:
+            self.local.mkdir(where, create_parents=create_parents)
+            return
+        try:
+            driver.mkdir(where)
+        except DriverError as e:
+            raise _oserror(e, path) from None
+
+    def makedirs(self, path: str, exist_ok: bool = False) -> None:
+        parts = self._strip_protocol(path).split("/")
+        for i in range(1, len(parts) + 1):
+            try:
+                self.mkdir("/".join(parts[:i]))
+            except FileExistsError:
+                if i == len(parts) and not exist_ok:
+                    raise
+
+    def rm_file(self, path: str) -> None:
+        driver, where = self._writable(path)
+        if driver is None:
+            self.local.rm_file(where)
+            return
+        try:
+            driver.delete(where)
+        except DriverError as e:
+            raise _oserror(e, path) from None
+
+    def rmdir(self, path: str) -> None:
+        self.rm_file(path)
+
+    def _rm(self, path: str) -> None:
+        self.rm_file(path)
+
+    def mv(self, path1: str, path2: str, recursive: bool = False, maxdepth: int | None = None,
+           **kwargs: Any) -> None:
+        d1, w1 = self._writable(path1)
+        d2, w2 = self._writable(path2)
+        if d1 is not None and d1 is d2:
+            try:
+                d1.move(w1, w2)
+            except DriverError as e:
+                raise _oserror(e, path1) from None
+            return
+        super().mv(path1, path2, recursive=recursive, maxdepth=maxdepth, **kwargs)
+
+    def cp_file(self, path1: str, path2: str, **kwargs: Any) -> None:
+        d1, w1, _ = self._where(path1)
+        d2, w2 = self._writable(path2)
+        if d1 is not None and d1 is d2:
+            try:
+                d1.copy(w1, w2)
+            except DriverError as e:
+                raise _oserror(e, path1) from None
+            return
+        with self.open(path1, "rb") as src, self.open(path2, "wb") as dst:
+            while piece := src.read(PIECE):
+                dst.write(piece)
+
+
+class SpaceFile(AbstractBufferedFile):
+    """A file of a remote space: ranged reads, spooled writes stored at close."""
+
+    def __init__(self, fs: NBSpacesFileSystem, path: str, *, driver: Driver, where: str, **kwargs: Any):
+        self.driver, self.where = driver, where
+        self._spool: Any = None
+        if kwargs.get("mode", "rb") == "rb":
+            try:
+                kwargs.setdefault("size", driver.stat(where).size or 0)
+            except DriverError as e:
+                raise _oserror(e, path) from None
+        super().__init__(fs, path, **kwargs)
+
+    def _fetch_range(self, start: int, end: int) -> bytes:
+        if end <= start:
+            return b""
+        try:
+            return b"".join(self.driver.read(self.where, start, end - 1))
+        except DriverError as e:
+            raise _oserror(e, self.path) from None
+
+    def _initiate_upload(self) -> None:
+        self._spool = tempfile.TemporaryFile()  # noqa: SIM115 (closed in _upload_chunk)
+
+    def _upload_chunk(self, final: bool = False) -> bool:
+        self.buffer.seek(0)
+        while piece := self.buffer.read(PIECE):
+            self._spool.write(piece)
+        if final:
+            size = self._spool.tell()
+            self._spool.seek(0)
+            try:
+                self.driver.write(self.where, _pieces(self._spool), size)
+            except DriverError as e:
+                raise _oserror(e, self.path) from None
+            finally:
+                self._spool.close()
+        return True
+
+
+def _pieces(f: Any) -> Iterator[bytes]:
+    while piece := f.read(PIECE):
+        yield piece
