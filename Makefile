@@ -10,7 +10,7 @@ NODE_BIN := $(CURDIR)/node_modules/.bin
 export PATH := $(CURDIR)/$(BIN):$(NODE_BIN):$(PATH)
 export NBSPACES_DATA_DIR ?= $(CURDIR)/.nbspaces-data
 
-APT_PACKAGES := e2fsprogs util-linux mount
+APT_PACKAGES := e2fsprogs util-linux mount fuse3
 APT_NODE := $(shell command -v npm >/dev/null 2>&1 || echo nodejs npm)
 
 .PHONY: run test lint system-deps deps clean

@@ -54,6 +54,8 @@ class Plan:
     isolation: str
     spaces: tuple[Space, ...] = field(default_factory=tuple)
     user_kinds: tuple[str, ...] = ()
+    # May remote spaces also be mounted as folders (FUSE) in this server?
+    posix: bool = False
     version: int = PLAN_VERSION
 
     @property
@@ -79,7 +81,7 @@ class Plan:
             )
         spaces = tuple(Space(**s) for s in data["spaces"])
         return cls(user=data["user"], isolation=data["isolation"], spaces=spaces,
-                   user_kinds=tuple(data.get("user_kinds", ())))
+                   user_kinds=tuple(data.get("user_kinds", ())), posix=bool(data.get("posix", False)))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Plan | None:
@@ -130,6 +132,7 @@ def resolve(
     *,
     isolation: str,
     quota_enforced_by: str,
+    posix: bool = False,
 ) -> tuple[Plan, list[str]]:
     """Resolve the catalog for ``user``, a member of ``groups`` (name -> group properties).
 
@@ -171,7 +174,8 @@ def resolve(
         if mode is not None and mode is not Mode.OFF:
             spaces.append(Space(name=remote.name, kind=remote.kind, mount=remote.mount, mode=mode.value,
                                 description=remote.description, settings=dict(remote.settings)))
-    plan = Plan(user=user, isolation=isolation, spaces=tuple(spaces), user_kinds=catalog.user_kinds)
+    plan = Plan(user=user, isolation=isolation, spaces=tuple(spaces), user_kinds=catalog.user_kinds,
+                posix=posix)
     return plan, problems
 
 

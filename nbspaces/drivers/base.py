@@ -113,6 +113,13 @@ class Driver(ABC):
     @abstractmethod
     def copy(self, src: str, dst: str) -> None: ...
 
+    def rclone_remote(self) -> dict[str, str] | None:
+        """rclone backend options for a POSIX mount of this space, or None if rclone has none.
+
+        Secrets are plain here: the caller obscures them and passes them in rclone's environment.
+        """
+        return None
+
     def usage(self) -> Usage:
         """Used and total bytes where the service reports them."""
         return Usage(None, None)

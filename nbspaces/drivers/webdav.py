@@ -196,6 +196,11 @@ class WebDAVDriver(Driver):
     def copy(self, src: str, dst: str) -> None:
         self._request("COPY", src, headers={"Destination": self._url(dst), "Overwrite": "F", "Depth": "infinity"})
 
+    def rclone_remote(self) -> dict[str, str] | None:
+        vendor = "nextcloud" if "/remote.php/" in self.root + "/" else "other"
+        return {"type": "webdav", "url": self._url(""), "vendor": vendor,
+                "user": self.credentials.get("username", ""), "pass": self.credentials.get("password", "")}
+
     def usage(self) -> Usage:
         try:
             r = self._request("PROPFIND", "", folder=True, data=_QUOTA,

@@ -36,3 +36,9 @@ class SpacesApp(ExtensionApp):
         if isinstance(cm, SpacesContentsManager) and cm.registry is not None:
             # Remembered spaces come back when the server starts, with no browser open.
             IOLoop.current().add_callback(cm.registry.start)
+
+    async def stop_extension(self) -> None:
+        """Unmount the folders of remote spaces when the server stops."""
+        cm = self.serverapp.contents_manager
+        if isinstance(cm, SpacesContentsManager) and cm.registry is not None and cm.registry.posix is not None:
+            await cm.registry.posix.stop()

@@ -65,7 +65,8 @@ def tree_bytes(root: str, skip: set[str] | frozenset[str] = frozenset()) -> int:
         except OSError:
             continue
         for entry in entries:
-            if top == root and entry.name in skip:
+            # Other spaces at the top level: listed, or mounted there (FUSE) since.
+            if top == root and (entry.name in skip or os.path.ismount(entry.path)):
                 continue
             try:
                 if entry.is_dir(follow_symlinks=False):
@@ -350,6 +351,21 @@ class SpacesContentsManager(AsyncLargeFileManager):
         await super().delete_file(path)
         if (space := self.space_of(path)) is not None and space.kind == "home":
             self.usage.add(-freed)
+
+    async def delete(self, path: str) -> None:
+        if self.locate_remote(path):
+            # jupyter_server's checkpoint bookkeeping would make .ipynb_checkpoints in the space.
+            await self.delete_file(path)
+            self.emit(data={"action": "delete", "path": path})
+            return
+        await super().delete(path)
+
+    async def rename(self, old_path: str, new_path: str) -> None:
+        if self.locate_remote(old_path) or self.locate_remote(new_path):
+            await self.rename_file(old_path, new_path)
+            self.emit(data={"action": "rename", "path": new_path, "source_path": old_path})
+            return
+        await super().rename(old_path, new_path)
 
     async def rename_file(self, old_path: str, new_path: str) -> None:
         src, dst = self.locate_remote(old_path), self.locate_remote(new_path)

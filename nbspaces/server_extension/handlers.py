@@ -56,7 +56,7 @@ class _Base(APIHandler):
             "credential_fields": [{"name": k, "label": v, "secret": k in cls.secret_fields}
                                   for k, v in cls.credential_fields.items()],
             "used_bytes": usage.used if usage else None, "quota_bytes": usage.total if usage else None,
-            "posix": False,
+            "posix": mount.posix,
         }
 
     async def reply(self, mount: Mount, status: int = 200) -> None:

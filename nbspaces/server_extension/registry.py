@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from ..drivers import Driver, DriverError, Problem, Usage, driver_class
 from ..keys import KeyUnavailable
 from ..plan import Plan, Space
 from ..session import CREDENTIALS, load_user_spaces, save_user_spaces
+from .posix import LIMITED, PosixMounts, unavailable_reason
 
 USAGE_MAX_AGE = 60.0
 
@@ -42,6 +44,7 @@ class Mount:
     driver: Driver | None = None
     usage: Usage = field(default_factory=lambda: Usage(None, None))
     usage_at: float = 0.0
+    posix: bool = False  # also a real folder (FUSE)
 
     @property
     def needs_credentials(self) -> bool:
@@ -62,6 +65,9 @@ class Registry:
         for space in load_user_spaces(self.home, plan):
             self.mounts.setdefault(space.name, Mount(space))
         self._locks: dict[str, asyncio.Lock] = {}
+        # POSIX mounts where the admins allow them and this server can do them.
+        self.posix_off = "your admins have not turned on folder mounts" if not plan.posix else unavailable_reason()
+        self.posix = PosixMounts(home, self.log) if self.posix_off is None else None
 
     # -- persistence --------------------------------------------------------------------
 
@@ -110,28 +116,45 @@ class Registry:
                 try:
                     credentials = await asyncio.to_thread(self._store_or_error().get, name)
                 except RegistryError as e:
-                    return self._set(mount, "error", e.message)
+                    return await self._set(mount, "error", e.message)
                 except CredentialError as e:
-                    return self._set(mount, "error", str(e))
+                    return await self._set(mount, "error", str(e))
                 if not credentials:
-                    return self._set(mount, "needs-credentials", "")
+                    return await self._set(mount, "needs-credentials", "")
             try:
                 driver = driver_class(mount.space.kind)(dict(mount.space.settings), credentials)
                 await asyncio.to_thread(driver.check)
             except DriverError as e:
                 if e.problem is Problem.AUTH:
-                    return self._set(mount, "needs-credentials", e.message)
-                return self._set(mount, "error", e.message)
-            if mount.driver is not None:
-                mount.driver.close()
-            mount.driver = driver
-            mount.usage_at = 0.0
-            return self._set(mount, "mounted", "")
+                    return await self._set(mount, "needs-credentials", e.message)
+                return await self._set(mount, "error", e.message)
+            return await self._attach(mount, driver)
 
-    def _set(self, mount: Mount, status: str, reason: str) -> Mount:
+    async def _attach(self, mount: Mount, driver: Driver) -> Mount:
+        """A checked driver serves the space from now on; with FUSE, the space is a folder too."""
+        if mount.driver is not None:
+            mount.driver.close()
+        mount.driver, mount.usage_at, mount.posix = driver, 0.0, False
+        reason = f"{LIMITED}: {self.posix_off}" if self.posix_off else ""
+        if self.posix is not None:
+            remote = driver.rclone_remote()
+            if remote is None:
+                reason = f"{LIMITED}: {mount.space.kind} spaces are not mounted as folders"
+            else:
+                try:
+                    await asyncio.to_thread(self.posix.mount, mount.space.name, mount.space.mount, remote)
+                    mount.posix = True
+                except (RuntimeError, OSError, subprocess.SubprocessError) as e:
+                    reason = f"{LIMITED}: {e}"
+        return await self._set(mount, "mounted", reason)
+
+    async def _set(self, mount: Mount, status: str, reason: str) -> Mount:
         if status != "mounted" and mount.driver is not None:
             mount.driver.close()
             mount.driver = None
+        if status != "mounted" and mount.posix and self.posix is not None:
+            await asyncio.to_thread(self.posix.unmount, mount.space.name)
+            mount.posix = False
         if (mount.status, mount.reason) != (status, reason):
             self.log.info("nbspaces: space %s is %s%s", mount.space.name, status, f": {reason}" if reason else "")
         mount.status, mount.reason = status, reason
@@ -140,7 +163,7 @@ class Registry:
     async def unmount(self, name: str) -> Mount:
         mount = self.get(name)
         async with self._lock(name):
-            return self._set(mount, "unmounted", "disconnected by you")
+            return await self._set(mount, "unmounted", "disconnected by you")
 
     async def set_credentials(self, name: str, values: dict[str, Any]) -> Mount:
         """Test the credentials with a real request; store them only if the service accepts them."""
@@ -166,11 +189,7 @@ class Registry:
             except CredentialError:
                 await asyncio.to_thread(store.reset)
                 await asyncio.to_thread(store.set, name, credentials)
-            if mount.driver is not None:
-                mount.driver.close()
-            mount.driver = driver
-            mount.usage_at = 0.0
-            return self._set(mount, "mounted", "")
+            return await self._attach(mount, driver)
 
     async def forget(self, name: str) -> Mount:
         mount = self.get(name)
@@ -179,7 +198,7 @@ class Registry:
                 await asyncio.to_thread(self._store_or_error().forget, name)
             except CredentialError:
                 await asyncio.to_thread(self._store_or_error().reset)
-            return self._set(mount, "needs-credentials", "")
+            return await self._set(mount, "needs-credentials", "")
 
     async def add(self, name: str, kind: str, mount_at: str | None, settings: dict[str, Any]) -> Mount:
         """A space of the user's own, of a kind the admins allow."""

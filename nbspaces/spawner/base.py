@@ -16,6 +16,8 @@ class SpacesMixin:
     # Set by subclasses (as attributes or properties).
     isolation: str
     quota_enforced_by: str
+    # Where the server may mount remote spaces with FUSE (if the admins allow it).
+    posix_allowed: bool = True
     catalog_need: str | None = None
     check_sources: bool = False
 
@@ -38,6 +40,7 @@ class SpacesMixin:
             groups,
             isolation=self.isolation,
             quota_enforced_by=self.quota_enforced_by,
+            posix=self.nbspaces.posix_mounts and self.posix_allowed,
         )
         for problem in problems:
             self.log.warning("nbspaces: ignoring %s", problem)  # type: ignore[attr-defined]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from traitlets import Dict, Integer, List, Unicode
+from traitlets import Bool, Dict, Integer, List, Unicode
 from traitlets.config import Configurable
 
 from ..catalog import Catalog
@@ -47,6 +47,14 @@ class NBSpaces(Configurable):
                                  "url": "https://b2drop.eudat.eu/remote.php/webdav",
                                  "groups": {"*": "rw"}}}
         """,
+    ).tag(config=True)
+
+    posix_mounts = Bool(
+        True,
+        help="""Also mount remote spaces as folders (FUSE, with rclone), so any program can open
+        their files. On one machine this needs /dev/fuse and fusermount3; on Kubernetes the
+        spawner must allow FUSE too (KubeSpaceSpawner.allow_fuse). Without it, remote spaces
+        work in the file browser and from the Python API.""",
     ).tag(config=True)
 
     user_kinds = List(

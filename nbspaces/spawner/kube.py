@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from kubespawner import KubeSpawner
-from traitlets import Enum, Unicode, default
+from traitlets import Bool, Enum, Unicode, default
 
 from ..plan import Plan
 from ..provision import Mount, dns_label, mounts
@@ -38,6 +38,16 @@ class KubeSpaceSpawner(SpacesMixin, KubeSpawner):
     isolation = "kubernetes"
     catalog_need = "volume"
     check_sources = False
+
+    allow_fuse = Bool(
+        False,
+        help="""Let servers mount remote spaces as folders with FUSE (rclone). The pod then needs
+        the /dev/fuse device; without it remote spaces stay in the file browser and Python API.""",
+    ).tag(config=True)
+
+    @property
+    def posix_allowed(self) -> bool:  # type: ignore[override]
+        return bool(self.allow_fuse)
 
     home_quota_enforced_by = Enum(
         ["filesystem", "server"],
