@@ -98,6 +98,12 @@ def test_contents_operations_on_webdav(site: tuple[Hub, DavServer, DavServer]) -
     assert r.status_code == 200, r.text
     assert not (hub.data_dir / "homes" / "ada" / "local.txt").exists() and (dav.root / "moved.txt").exists()
     assert hub.contents("ada", "DELETE", "b2drop/moved.txt").status_code == 204
+    # A whole folder moves between spaces too.
+    hub.contents("ada", "PUT", "project", json={"type": "directory"})
+    hub.put_text("ada", "project/a.txt", "a\n")
+    assert hub.contents("ada", "PATCH", "project", json={"path": "b2drop/project"}).status_code == 200
+    assert (dav.root / "project" / "a.txt").read_text() == "a\n"
+    assert not (hub.data_dir / "homes" / "ada" / "project").exists()
     assert not (dav.root / "moved.txt").exists()
     assert hub.contents("ada", "DELETE", "b2drop").status_code == 403  # the space itself
 

@@ -343,7 +343,7 @@ class SpacesContentsManager(AsyncLargeFileManager):
 
     async def delete_file(self, path: str) -> None:
         if (where := self.locate_remote(path)) and self.remote:
-            await self.remote.delete(*where, path)
+            await self.remote.delete(*where, path, always_delete_dir=self.always_delete_dir)
             await asyncio.to_thread(_remove_tree, self._remote_checkpoint(path))
             return
         self._check_writable(path, "delete")
@@ -373,9 +373,17 @@ class SpacesContentsManager(AsyncLargeFileManager):
             await self.remote.move(src[0], src[1], dst[1], old_path)
             return
         if src or dst:
-            # Between spaces: a streamed copy, then the original goes.
+            # Between spaces: a streamed copy, then the original, all of it, goes.
             await self._copy_between(old_path, new_path)
-            await self.delete_file(old_path)
+            if src and self.remote:
+                self.remote.check_writable(src[0], old_path, "move")
+                await self.remote.call(src[0], lambda d: d.delete(src[1]))
+                self.remote.invalidate(src[0], src[1])
+            else:
+                self._check_writable(old_path, "move")
+                freed = await asyncio.to_thread(self._tree_bytes, old_path)
+                await asyncio.to_thread(_remove_tree, self._get_os_path(old_path))
+                self.usage.add(-freed)
             return
         self._check_writable(old_path, "move")
         self._check_writable(new_path, "move into")

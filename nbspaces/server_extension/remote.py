@@ -275,10 +275,13 @@ class RemoteContents:
         self.invalidate(mount, rel)
         return self.model(mount, path, await self.call(mount, lambda d: d.stat(rel)))
 
-    async def delete(self, mount: Mount, rel: str, path: str) -> None:
+    async def delete(self, mount: Mount, rel: str, path: str, always_delete_dir: bool = False) -> None:
         self.check_writable(mount, path, "delete")
         if not rel:
             raise HTTPError(403, f"Cannot delete '{path}': it is the space itself; disconnect it instead")
+        # As in the home: a folder with files in it is not deleted unless the admin allows it.
+        if not always_delete_dir and (await self.entry(mount, rel)).is_dir and await self.list(mount, rel):
+            raise HTTPError(400, f"Directory {path} not empty")
         await self.call(mount, lambda d: d.delete(rel))
         self.invalidate(mount, rel)
 
