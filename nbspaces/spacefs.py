@@ -9,6 +9,7 @@ are stored under their name only when the file is closed.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from collections.abc import Iterator
@@ -23,10 +24,17 @@ from .session import Session, current
 PIECE = 1024 * 1024
 
 
-def _oserror(e: DriverError, path: str) -> OSError:
-    errors = {Problem.NOT_FOUND: FileNotFoundError, Problem.EXISTS: FileExistsError,
-              Problem.FORBIDDEN: PermissionError, Problem.AUTH: PermissionError}
-    return errors.get(e.problem, OSError)(f"{path}: {e.message}")
+_ERRORS = {Problem.NOT_FOUND: FileNotFoundError, Problem.EXISTS: FileExistsError,
+           Problem.FORBIDDEN: PermissionError, Problem.AUTH: PermissionError}
+
+
+@contextlib.contextmanager
+def _as_oserror(path: str) -> Iterator[None]:
+    """Driver failures become the OSError subclasses Python code expects."""
+    try:
+        yield
+    except DriverError as e:
+        raise _ERRORS.get(e.problem, OSError)(f"{path}: {e.message}") from None
 
 
 class NBSpacesFileSystem(AbstractFileSystem):
@@ -73,10 +81,8 @@ class NBSpacesFileSystem(AbstractFileSystem):
                 names = {o["name"] for o in out}
                 out += [{"name": m, "size": 0, "type": "directory"} for m in self.session.mounts() if m not in names]
         else:
-            try:
+            with _as_oserror(path):
                 entries = driver.list(where)
-            except DriverError as e:
-                raise _oserror(e, path) from None
             out = [self._info(f"{path}/{e.name}", e) for e in entries]
         return out if detail else [o["name"] for o in out]
 
@@ -87,10 +93,8 @@ class NBSpacesFileSystem(AbstractFileSystem):
             return self._local_info(path, self.local.info(where))
         if not where:
             return {"name": path, "size": 0, "type": "directory"}
-        try:
+        with _as_oserror(path):
             return self._info(path, driver.stat(where))
-        except DriverError as e:
-            raise _oserror(e, path) from None
 
     def _open(self, path: str, mode: str = "rb", block_size: int | None = None, autocommit: bool = True,
               cache_options: dict[str, Any] | None = None, **kwargs: Any) -> Any:
@@ -116,10 +120,8 @@ class NBSpacesFileSystem(AbstractFileSystem):
         if driver is None:
             self.local.mkdir(where, create_parents=create_parents)
             return
-        try:
+        with _as_oserror(path):
             driver.mkdir(where)
-        except DriverError as e:
-            raise _oserror(e, path) from None
 
     def makedirs(self, path: str, exist_ok: bool = False) -> None:
         parts = self._strip_protocol(path).split("/")
@@ -135,10 +137,8 @@ class NBSpacesFileSystem(AbstractFileSystem):
         if driver is None:
             self.local.rm_file(where)
             return
-        try:
+        with _as_oserror(path):
             driver.delete(where)
-        except DriverError as e:
-            raise _oserror(e, path) from None
 
     def rmdir(self, path: str) -> None:
         self.rm_file(path)
@@ -151,10 +151,8 @@ class NBSpacesFileSystem(AbstractFileSystem):
         d1, w1 = self._writable(path1)
         d2, w2 = self._writable(path2)
         if d1 is not None and d1 is d2:
-            try:
+            with _as_oserror(path1):
                 d1.move(w1, w2)
-            except DriverError as e:
-                raise _oserror(e, path1) from None
             return
         super().mv(path1, path2, recursive=recursive, maxdepth=maxdepth, **kwargs)
 
@@ -162,10 +160,8 @@ class NBSpacesFileSystem(AbstractFileSystem):
         d1, w1, _ = self._where(path1)
         d2, w2 = self._writable(path2)
         if d1 is not None and d1 is d2:
-            try:
+            with _as_oserror(path1):
                 d1.copy(w1, w2)
-            except DriverError as e:
-                raise _oserror(e, path1) from None
             return
         with self.open(path1, "rb") as src, self.open(path2, "wb") as dst:
             while piece := src.read(PIECE):
@@ -179,19 +175,15 @@ class SpaceFile(AbstractBufferedFile):
         self.driver, self.where = driver, where
         self._spool: Any = None
         if kwargs.get("mode", "rb") == "rb":
-            try:
+            with _as_oserror(path):
                 kwargs.setdefault("size", driver.stat(where).size or 0)
-            except DriverError as e:
-                raise _oserror(e, path) from None
         super().__init__(fs, path, **kwargs)
 
     def _fetch_range(self, start: int, end: int) -> bytes:
         if end <= start:
             return b""
-        try:
+        with _as_oserror(self.path):
             return b"".join(self.driver.read(self.where, start, end - 1))
-        except DriverError as e:
-            raise _oserror(e, self.path) from None
 
     def _initiate_upload(self) -> None:
         self._spool = tempfile.TemporaryFile()  # noqa: SIM115 (closed in _upload_chunk)
@@ -203,12 +195,8 @@ class SpaceFile(AbstractBufferedFile):
         if final:
             size = self._spool.tell()
             self._spool.seek(0)
-            try:
+            with self._spool, _as_oserror(self.path):
                 self.driver.write(self.where, _pieces(self._spool), size)
-            except DriverError as e:
-                raise _oserror(e, self.path) from None
-            finally:
-                self._spool.close()
         return True
 
 
