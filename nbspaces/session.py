@@ -52,8 +52,10 @@ class Resolved:
 
 
 class Session:
-    def __init__(self, plan: Plan, home: str | os.PathLike[str]):
+    def __init__(self, plan: Plan, home: str | os.PathLike[str], key: bytes | None = None):
+        """``key`` opens the credential store; by default the hub's nbspaces service gives it."""
         self.plan = plan
+        self._key = key
         self.home = Path(home)
         self.spaces = [*plan.spaces, *load_user_spaces(self.home, plan)]
         self._drivers: dict[str, Driver] = {}
@@ -74,11 +76,11 @@ class Session:
                 cls = driver_class(space.kind)
                 credentials = None
                 if cls.credential_fields:
-                    store = CredentialStore(self.home / CREDENTIALS, fetch_key())
+                    store = CredentialStore(self.home / CREDENTIALS, self._key or fetch_key())
                     credentials = store.get(space.name)
                     if not credentials:
                         raise DriverError(Problem.AUTH, f"'{space.mount}' needs your credentials: connect it "
-                                                        "in the Data panel or with `nbspaces login`")
+                                                        f"first, e.g. `nbspaces login {space.name}` in a terminal")
                 self._drivers[space.name] = cls(dict(space.settings), credentials)
             return self._drivers[space.name]
 

@@ -10,7 +10,9 @@ are stored under their name only when the file is closed.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from typing import Any
@@ -58,7 +60,8 @@ class NBSpacesFileSystem(AbstractFileSystem):
     def _where(self, path: str) -> tuple[Driver | None, str, bool]:
         """(driver or None for a local space, path for it, writable)."""
         path = self._strip_protocol(path)
-        found = self.session.resolve(path)
+        with _as_oserror(path):
+            found = self.session.resolve(path)
         return found.driver, found.path, found.writable
 
     def _info(self, full: str, entry: Entry) -> dict[str, Any]:
@@ -104,8 +107,12 @@ class NBSpacesFileSystem(AbstractFileSystem):
             raise PermissionError(f"{path}: this space is read-only for you")
         if driver is None:
             return self.local._open(where, mode=mode, **kwargs)
+        if "x" in mode and self.exists(path):
+            raise FileExistsError(f"{path} already exists")
+        append = "a" in mode
+        mode = "rb" if "r" in mode else "wb"
         return SpaceFile(self, path, mode=mode, block_size=block_size or 4 * PIECE, autocommit=autocommit,
-                         cache_options=cache_options, driver=driver, where=where, **kwargs)
+                         cache_options=cache_options, driver=driver, where=where, append=append, **kwargs)
 
     # -- writes -------------------------------------------------------------------------
 
@@ -116,9 +123,12 @@ class NBSpacesFileSystem(AbstractFileSystem):
         return driver, where
 
     def mkdir(self, path: str, create_parents: bool = True, **kwargs: Any) -> None:
+        if create_parents:
+            self.makedirs(path, exist_ok=False)
+            return
         driver, where = self._writable(path)
         if driver is None:
-            self.local.mkdir(where, create_parents=create_parents)
+            os.mkdir(where)
             return
         with _as_oserror(path):
             driver.mkdir(where)
@@ -127,20 +137,30 @@ class NBSpacesFileSystem(AbstractFileSystem):
         parts = self._strip_protocol(path).split("/")
         for i in range(1, len(parts) + 1):
             try:
-                self.mkdir("/".join(parts[:i]))
+                self.mkdir("/".join(parts[:i]), create_parents=False)
             except FileExistsError:
                 if i == len(parts) and not exist_ok:
                     raise
 
     def rm_file(self, path: str) -> None:
+        """Delete a file, or an empty folder (fsspec's rm() removes folders this way, last)."""
         driver, where = self._writable(path)
         if driver is None:
-            self.local.rm_file(where)
+            if os.path.isdir(where) and not os.path.islink(where):
+                os.rmdir(where)  # refuses a folder that still has files
+            else:
+                os.remove(where)
             return
+        if not where:
+            raise PermissionError(f"{path} is the space itself")
         with _as_oserror(path):
+            if driver.stat(where).is_dir and driver.list(where):
+                raise OSError(errno.ENOTEMPTY, f"{path}: the folder is not empty (use recursive=True)")
             driver.delete(where)
 
     def rmdir(self, path: str) -> None:
+        if not self.isdir(path):
+            raise NotADirectoryError(f"{path} is not a folder")
         self.rm_file(path)
 
     def _rm(self, path: str) -> None:
@@ -152,15 +172,25 @@ class NBSpacesFileSystem(AbstractFileSystem):
         d2, w2 = self._writable(path2)
         if d1 is not None and d1 is d2:
             with _as_oserror(path1):
-                d1.move(w1, w2)
+                d1.move(w1, w2)  # one request, folders included
             return
-        super().mv(path1, path2, recursive=recursive, maxdepth=maxdepth, **kwargs)
+        if d1 is None and d2 is None:
+            shutil.move(w1, w2)
+            return
+        if self.isdir(path1) and not recursive:
+            raise IsADirectoryError(f"{path1} is a folder: move it with recursive=True")
+        # Between spaces: copy everything, and only then remove the original.
+        self.copy(path1, path2, recursive=recursive, maxdepth=maxdepth)
+        self.rm(path1, recursive=recursive, maxdepth=maxdepth)
 
     def cp_file(self, path1: str, path2: str, **kwargs: Any) -> None:
+        if self.isdir(path1):
+            self.makedirs(path2, exist_ok=True)  # fsspec's copy() creates folders this way
+            return
         d1, w1, _ = self._where(path1)
         d2, w2 = self._writable(path2)
         if d1 is not None and d1 is d2:
-            with _as_oserror(path1):
+            with _as_oserror(path2):
                 d1.copy(w1, w2)
             return
         with self.open(path1, "rb") as src, self.open(path2, "wb") as dst:
@@ -171,8 +201,9 @@ class NBSpacesFileSystem(AbstractFileSystem):
 class SpaceFile(AbstractBufferedFile):
     """A file of a remote space: ranged reads, spooled writes stored at close."""
 
-    def __init__(self, fs: NBSpacesFileSystem, path: str, *, driver: Driver, where: str, **kwargs: Any):
-        self.driver, self.where = driver, where
+    def __init__(self, fs: NBSpacesFileSystem, path: str, *, driver: Driver, where: str, append: bool = False,
+                 **kwargs: Any):
+        self.driver, self.where, self.append = driver, where, append
         self._spool: Any = None
         if kwargs.get("mode", "rb") == "rb":
             with _as_oserror(path):
@@ -187,6 +218,10 @@ class SpaceFile(AbstractBufferedFile):
 
     def _initiate_upload(self) -> None:
         self._spool = tempfile.TemporaryFile()  # noqa: SIM115 (closed in _upload_chunk)
+        if self.append and self.fs.exists(self.path):
+            with _as_oserror(self.path):  # appending keeps what is there: it goes first
+                for piece in self.driver.read(self.where):
+                    self._spool.write(piece)
 
     def _upload_chunk(self, final: bool = False) -> bool:
         self.buffer.seek(0)

@@ -190,11 +190,19 @@ class WebDAVDriver(Driver):
     def delete(self, path: str) -> None:
         self._request("DELETE", path)
 
+    def _transfer(self, method: str, src: str, dst: str, headers: dict[str, str]) -> None:
+        try:
+            self._request(method, src, headers={"Destination": self._url(dst), "Overwrite": "F", **headers})
+        except DriverError as e:
+            if e.problem is Problem.EXISTS:  # it is the destination that is taken
+                raise DriverError(Problem.EXISTS, f"'{dst}' already exists on {self.label}") from None
+            raise
+
     def move(self, src: str, dst: str) -> None:
-        self._request("MOVE", src, headers={"Destination": self._url(dst), "Overwrite": "F"})
+        self._transfer("MOVE", src, dst, {})
 
     def copy(self, src: str, dst: str) -> None:
-        self._request("COPY", src, headers={"Destination": self._url(dst), "Overwrite": "F", "Depth": "infinity"})
+        self._transfer("COPY", src, dst, {"Depth": "infinity"})
 
     def rclone_remote(self) -> dict[str, str] | None:
         vendor = "nextcloud" if "/remote.php/" in self.root + "/" else "other"

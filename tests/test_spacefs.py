@@ -1,0 +1,105 @@
+"""The Python API's filesystem semantics, against a real WebDAV server (wsgidav), with no hub."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+
+from nbspaces.credentials import CredentialStore
+from nbspaces.plan import Plan, Space
+from nbspaces.session import CREDENTIALS, Session
+from nbspaces.spacefs import NBSpacesFileSystem
+from tests.webdav_servers import DavServer, wsgidav
+
+
+@pytest.fixture(scope="module")
+def dav(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DavServer]:
+    server = wsgidav(tmp_path_factory.mktemp("spacefs"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fs(dav: DavServer, tmp_path: Path) -> NBSpacesFileSystem:
+    settings = {"url": dav.url, "label": "B2DROP"}
+    plan = Plan(user="u", isolation="basic", spaces=(
+        Space(name="home", kind="home", mount=""),
+        Space(name="dav", kind="webdav", mount="dav", settings=settings),
+        Space(name="ro", kind="webdav", mount="ro", mode="ro", settings=settings),
+        Space(name="nocreds", kind="webdav", mount="nocreds", settings=settings),
+    ))
+    key = Fernet.generate_key()
+    store = CredentialStore(tmp_path / CREDENTIALS, key)
+    for name in ("dav", "ro"):
+        store.set(name, {"username": dav.user, "password": dav.password})
+    for child in dav.root.iterdir():
+        if child.is_dir():
+            import shutil
+
+            shutil.rmtree(child)
+        else:
+            child.unlink()
+    return NBSpacesFileSystem(session=Session(plan, tmp_path, key=key), skip_instance_cache=True)
+
+
+def test_folder_moves_between_spaces_only_whole(fs: NBSpacesFileSystem, dav: DavServer, tmp_path: Path) -> None:
+    fs.makedirs("dav/project/sub", exist_ok=True)
+    fs.pipe_file("dav/project/sub/a.txt", b"a")
+    fs.pipe_file("dav/project/b.txt", b"b")
+    with pytest.raises(IsADirectoryError):
+        fs.mv("dav/project", "copy")  # not recursive: refused, and nothing is lost
+    assert (dav.root / "project" / "sub" / "a.txt").read_bytes() == b"a"
+    fs.mv("dav/project", "copy", recursive=True)
+    assert (tmp_path / "copy" / "sub" / "a.txt").read_bytes() == b"a"
+    assert (tmp_path / "copy" / "b.txt").read_bytes() == b"b"
+    assert not (dav.root / "project").exists()
+
+
+def test_rm_keeps_folders_with_files_unless_recursive(fs: NBSpacesFileSystem, dav: DavServer) -> None:
+    fs.makedirs("dav/keep")
+    fs.pipe_file("dav/keep/f.txt", b"f")
+    with pytest.raises(OSError, match="not empty"):
+        fs.rm("dav/keep")
+    with pytest.raises(OSError, match="not empty"):
+        fs.rmdir("dav/keep")
+    assert (dav.root / "keep" / "f.txt").exists()
+    fs.rm("dav/keep", recursive=True)
+    assert not (dav.root / "keep").exists()
+
+
+def test_append_and_exclusive_modes(fs: NBSpacesFileSystem, dav: DavServer) -> None:
+    with fs.open("dav/log.txt", "w") as f:
+        f.write("one\n")
+    with fs.open("dav/log.txt", "a") as f:
+        f.write("two\n")
+    assert (dav.root / "log.txt").read_text() == "one\ntwo\n"
+    with pytest.raises(FileExistsError):
+        fs.open("dav/log.txt", "x")
+    with fs.open("dav/new.txt", "x") as f:
+        f.write("new\n")
+    assert (dav.root / "new.txt").read_text() == "new\n"
+
+
+def test_copy_recursive_and_errors_name_the_destination(fs: NBSpacesFileSystem, dav: DavServer) -> None:
+    fs.makedirs("dav/src/inner")
+    fs.pipe_file("dav/src/inner/x.txt", b"x")
+    fs.copy("dav/src", "dav/dst", recursive=True)
+    assert (dav.root / "dst" / "inner" / "x.txt").read_bytes() == b"x"
+    fs.pipe_file("dav/taken.txt", b"t")
+    with pytest.raises(FileExistsError, match=r"'taken\.txt' already exists"):
+        fs.mv("dav/src/inner/x.txt", "dav/taken.txt")
+
+
+def test_ranged_reads_and_read_only_and_missing_credentials(fs: NBSpacesFileSystem, dav: DavServer) -> None:
+    (dav.root / "big.bin").write_bytes(bytes(range(256)) * 4096)
+    with fs.open("dav/big.bin", "rb", block_size=4096) as f:
+        f.seek(300_000)
+        assert f.read(4) == (bytes(range(256)) * 4096)[300_000:300_004]
+    with pytest.raises(PermissionError, match="read-only"):
+        fs.pipe_file("ro/x.txt", b"x")
+    assert fs.cat_file("ro/big.bin", start=0, end=3) == b"\x00\x01\x02"
+    with pytest.raises(PermissionError, match="needs your credentials"):
+        fs.ls("nocreds")
