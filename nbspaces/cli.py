@@ -58,6 +58,8 @@ def cmd_list(_: argparse.Namespace) -> None:
     rows = [("NAME", "KIND", "FOLDER", "MODE", "STATUS", "USAGE")]
     for s in spaces:
         status = s["status"] + (f" ({s['reason']})" if s.get("reason") else "")
+        if s["status"] == "mounted" and s.get("posix_reason"):
+            status += f" ({s['posix_reason']})"
         rows.append((s["name"], s["kind"], s["mount"] or "~", s["mode"], status, _usage(s)))
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     for r in rows:

@@ -10,12 +10,14 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.realhub import ROOT, Hub, start_hub, world_dir
+from tests.webdav_servers import DavServer, rclone
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="strong isolation needs root")
 
@@ -50,7 +52,14 @@ def user_env() -> Path:
 
 
 @pytest.fixture(scope="module")
-def site(user_env: Path) -> Iterator[tuple[Hub, Path]]:
+def dav(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DavServer]:
+    server = rclone(tmp_path_factory.mktemp("strong-dav"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def site(user_env: Path, dav: DavServer) -> Iterator[tuple[Hub, Path]]:
     for base in world_dir("nbspaces-strong"):
         datasets, team = base / "src" / "datasets", base / "src" / "team"
         datasets.mkdir(parents=True)
@@ -64,6 +73,7 @@ def site(user_env: Path) -> Iterator[tuple[Hub, Path]]:
                 "datasets": {{"source": "{datasets}", "groups": {{"*": "ro"}}}},
                 "team": {{"source": "{team}", "groups": {{"team": "ro"}}, "users": {{"frank": "rw"}}}},
             }}
+            c.NBSpaces.remote = {{"dav": {{"kind": "webdav", "url": "{dav.url}", "groups": {{"*": "rw"}}}}}}
             c.NBSpaces.cull_timeout = 0
         """)
         os.chmod(base / "hub", 0o711)
@@ -188,3 +198,23 @@ def test_contents_api_reports_the_hard_quota(site: tuple[Hub, Path]) -> None:
     r = hub.contents("erin", "PUT", "too-big.bin", json=body)
     assert r.status_code == 507 and "quota" in r.json()["message"]
     assert hub.contents("erin", "GET", "too-big.bin").status_code == 404
+
+
+def test_remote_space_in_strong_isolation(site: tuple[Hub, Path], dav: DavServer) -> None:
+    """The server (its own uid, its own namespace) gets its key, stores credentials, mounts FUSE."""
+    hub, _ = site
+    hub.spawn("gina")
+    r = hub.server("gina", "PUT", "nbspaces/api/spaces/dav/credentials",
+                   json={"username": dav.user, "password": dav.password})
+    assert r.status_code == 200 and r.json()["status"] == "mounted", r.text
+    assert r.json()["posix"] is True, r.json()["posix_reason"]
+    r = in_server(hub, "gina", 'echo from-strong > "$HOME/dav/strong.txt" && cat "$HOME/dav/strong.txt"')
+    assert r.returncode == 0 and r.stdout == "from-strong\n", r.stderr
+    for _ in range(50):
+        if (dav.root / "strong.txt").exists():
+            break
+        time.sleep(0.2)
+    assert (dav.root / "strong.txt").read_text() == "from-strong\n"
+    # The FUSE mount lives in gina's namespace only: the host does not see it.
+    assert not any("fuse.rclone" in line and "/homes/gina/" in line
+                   for line in Path("/proc/mounts").read_text().splitlines())

@@ -42,17 +42,27 @@ def _date(text: str | None) -> datetime | None:
         return None
 
 
-class _Sized:
-    """Pieces with a known total length: requests streams them with a Content-Length."""
+class _Body:
+    """The pieces of an upload, counted as requests sends them (chunked transfer encoding)."""
+
+    def __init__(self, chunks: Iterable[bytes]):
+        self._chunks, self.sent = chunks, 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        for piece in self._chunks:
+            self.sent += len(piece)
+            yield piece
+
+
+class _SizedBody(_Body):
+    """A known total length: requests sends it as Content-Length."""
 
     def __init__(self, chunks: Iterable[bytes], size: int):
-        self._chunks, self._size = chunks, size
+        super().__init__(chunks)
+        self._size = size
 
     def __len__(self) -> int:
         return self._size
-
-    def __iter__(self) -> Iterator[bytes]:
-        return iter(self._chunks)
 
 
 class WebDAVDriver(Driver):
@@ -65,8 +75,12 @@ class WebDAVDriver(Driver):
         super().__init__(settings, credentials)
         url = str(settings.get("url", ""))
         parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
+        if parts.scheme not in ("http", "https") or not parts.hostname:
             raise DriverError(Problem.INVALID, f"'{url}' is not a WebDAV address; it starts with https://")
+        if parts.username or parts.password:
+            raise DriverError(Problem.INVALID, "put the user name and password in the credentials, not in the URL")
+        if not isinstance(settings.get("verify_tls", True), bool):
+            raise DriverError(Problem.INVALID, "verify_tls must be true or false")
         self.label = str(settings.get("label") or "The WebDAV server")
         self.host = f"{parts.scheme}://{parts.netloc}"
         self.root = parts.path.rstrip("/")
@@ -174,9 +188,15 @@ class WebDAVDriver(Driver):
         folder, name = posixpath.split(path)
         temp = posixpath.join(folder, f".{name}.{secrets.token_hex(4)}.nbspaces-upload")
         # A known size goes as Content-Length; an unknown one as chunked transfer encoding.
-        body = _Sized(chunks, size) if size is not None else iter(chunks)
+        body = _SizedBody(chunks, size) if size is not None else _Body(chunks)
         try:
             self._request("PUT", temp, data=body, headers={"Content-Type": "application/octet-stream"})
+            # Some servers (Nextcloud behind php-fpm, for chunked bodies) answer success and
+            # keep nothing: check before the file takes its name.
+            stored = self.stat(temp).size
+            if stored != body.sent:
+                raise DriverError(Problem.OTHER, f"{self.label} kept {stored} of the {body.sent} bytes sent; "
+                                                 "the upload failed, try again")
             self._request("MOVE", temp, headers={"Destination": self._url(path), "Overwrite": "T"})
         except BaseException:
             # If the server is gone, its temporary file keeps a name no one uses.

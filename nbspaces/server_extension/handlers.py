@@ -52,7 +52,7 @@ class _Base(APIHandler):
             "name": mount.space.name, "kind": mount.space.kind, "mount": mount.space.mount,
             "mode": mount.space.mode, "read_only": mount.space.mode == "ro", "origin": mount.space.origin,
             "description": mount.space.description, "settings": public_settings(mount.space),
-            "status": mount.status, "reason": mount.reason,
+            "status": mount.status, "reason": mount.reason, "posix_reason": mount.posix_reason,
             "credential_fields": [{"name": k, "label": v, "secret": k in cls.secret_fields}
                                   for k, v in cls.credential_fields.items()],
             "used_bytes": usage.used if usage else None, "quota_bytes": usage.total if usage else None,
@@ -88,7 +88,7 @@ class SpacesHandler(_Base):
             if space.kind in ("home", "shared"):
                 status, reason = cm.space_status(space)
                 entry = {**asdict(space), "read_only": space.read_only, "status": status, "reason": reason,
-                         "origin": "catalog", "credential_fields": [], "posix": True,
+                         "origin": "catalog", "credential_fields": [], "posix": True, "posix_reason": "",
                          "used_bytes": None, "quota_bytes": None}
                 entry.pop("settings", None)
                 if space.kind == "home" and (usage := await cm.home_usage()) is not None:
@@ -104,12 +104,15 @@ class SpacesHandler(_Base):
     async def post(self) -> None:
         """Add a space of the user's own: {"name", "kind", "mount"?, "settings", "credentials"?}."""
         data = self.body()
-        settings = data.get("settings") or {}
-        if not isinstance(settings, dict):
-            raise web.HTTPError(400, "'settings' must be an object")
-        mount = await self.registry.add(str(data.get("name", "")), str(data.get("kind", "")),
-                                        data.get("mount"), settings)
-        if isinstance(data.get("credentials"), dict):
+        for key, kind, required in (("name", str, True), ("kind", str, True), ("mount", str, False),
+                                    ("settings", dict, False), ("credentials", dict, False)):
+            if (required or data.get(key) is not None) and not isinstance(data.get(key), kind):
+                raise web.HTTPError(400, f"'{key}' must be {'text' if kind is str else 'an object'}")
+        unknown = sorted(set(data) - {"name", "kind", "mount", "settings", "credentials"})
+        if unknown:
+            raise web.HTTPError(400, f"Unknown fields: {', '.join(unknown)}")
+        mount = await self.registry.add(data["name"], data["kind"], data.get("mount"), data.get("settings") or {})
+        if data.get("credentials") is not None:
             try:
                 mount = await self.registry.set_credentials(mount.space.name, data["credentials"])
             except RegistryError:

@@ -38,6 +38,8 @@ def unavailable_reason() -> str | None:
     """Why POSIX mounts cannot work here, or None if they can."""
     if not os.path.exists("/dev/fuse"):
         return "no /dev/fuse in this server"
+    if not os.access("/dev/fuse", os.R_OK | os.W_OK):
+        return "this server's account may not use /dev/fuse (it needs mode 0666, the usual one)"
     if not shutil.which("fusermount3") and not shutil.which("fusermount"):
         return "fusermount3 is not installed"
     if rclone_binary() is None:
@@ -56,7 +58,7 @@ class PosixMounts:
         out = subprocess.run([rclone, "obscure", "-"], input=secret.encode(), capture_output=True, check=True)
         return out.stdout.decode().strip()
 
-    def mount(self, name: str, folder: str, remote: dict[str, str]) -> None:
+    def mount(self, name: str, folder: str, remote: dict[str, str], read_only: bool = False) -> None:
         """Mount; raise RuntimeError with a reason the user can read if it does not work."""
         self.unmount(name)
         rclone = rclone_binary()
@@ -74,6 +76,8 @@ class PosixMounts:
         log_path = self.cache / f"{name}.log"
         argv = [rclone, "mount", "nbs:", str(target), "--config", "/dev/null", "--vfs-cache-mode", "writes",
                 "--dir-cache-time", "5s", "--cache-dir", str(self.cache / name), "--log-file", str(log_path)]
+        if read_only:
+            argv.append("--read-only")  # as the space is for this user
         proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL, preexec_fn=_die_with_parent)
         deadline = time.monotonic() + READY_TIMEOUT

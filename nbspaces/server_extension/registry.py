@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 import subprocess
 import time
@@ -45,6 +46,7 @@ class Mount:
     usage: Usage = field(default_factory=lambda: Usage(None, None))
     usage_at: float = 0.0
     posix: bool = False  # also a real folder (FUSE)
+    posix_reason: str = ""  # why not, when mounted without a folder
 
     @property
     def needs_credentials(self) -> bool:
@@ -108,8 +110,18 @@ class Registry:
         """Mount every remembered space, concurrently; a failure stays in its space's status."""
         await asyncio.gather(*(self.mount(name) for name in list(self.mounts)), return_exceptions=True)
 
+    def in_the_way(self, mount: Mount) -> bool:
+        """A file or non-empty folder of the user's own where the space would appear."""
+        where = self.home / mount.space.mount
+        if mount.posix or os.path.ismount(where) or not (where.exists() or where.is_symlink()):
+            return False
+        return where.is_symlink() or not where.is_dir() or any(where.iterdir())
+
     async def mount(self, name: str) -> Mount:
         mount = self.get(name)
+        if await asyncio.to_thread(self.in_the_way, mount):
+            return await self._set(mount, "error", f"a file or folder of yours named '{mount.space.mount}' is in "
+                                                   "the way; rename it, then retry")
         async with self._lock(name):
             credentials = None
             if mount.needs_credentials:
@@ -135,18 +147,19 @@ class Registry:
         if mount.driver is not None:
             mount.driver.close()
         mount.driver, mount.usage_at, mount.posix = driver, 0.0, False
-        reason = f"{LIMITED}: {self.posix_off}" if self.posix_off else ""
+        mount.posix_reason = f"{LIMITED}: {self.posix_off}" if self.posix_off else ""
         if self.posix is not None:
             remote = driver.rclone_remote()
             if remote is None:
-                reason = f"{LIMITED}: {mount.space.kind} spaces are not mounted as folders"
+                mount.posix_reason = f"{LIMITED}: {mount.space.kind} spaces are not mounted as folders"
             else:
                 try:
-                    await asyncio.to_thread(self.posix.mount, mount.space.name, mount.space.mount, remote)
-                    mount.posix = True
+                    await asyncio.to_thread(self.posix.mount, mount.space.name, mount.space.mount, remote,
+                                            mount.space.mode == "ro")
+                    mount.posix, mount.posix_reason = True, ""
                 except (RuntimeError, OSError, subprocess.SubprocessError) as e:
-                    reason = f"{LIMITED}: {e}"
-        return await self._set(mount, "mounted", reason)
+                    mount.posix_reason = f"{LIMITED}: {e}"
+        return await self._set(mount, "mounted", "")
 
     async def _set(self, mount: Mount, status: str, reason: str) -> Mount:
         if status != "mounted" and mount.driver is not None:
@@ -176,7 +189,9 @@ class Registry:
         if unknown:
             raise RegistryError(400, f"Unknown fields: {', '.join(unknown)}; {mount.space.kind} takes "
                                      f"{', '.join(cls.credential_fields)}")
-        credentials = {k: str(v) for k, v in values.items()}
+        if not all(isinstance(v, str) for v in values.values()):
+            raise RegistryError(400, "Credentials must be text")
+        credentials = dict(values)
         store = self._store_or_error()
         async with self._lock(name):
             try:
@@ -209,7 +224,7 @@ class Registry:
         for what, value in (("name", name), ("folder", mount_at)):
             if not NAME_RE.match(value) or value.lower() in RESERVED_NAMES:
                 raise RegistryError(400, f"{value!r} cannot be a space {what}: use letters, digits, '.', '_' or '-'")
-        if name in self.mounts:
+        if name in self.mounts or any(s.name == name for s in self.plan.spaces):
             raise RegistryError(409, f"There is already a space named '{name}'")
         if self.by_mount(mount_at) or any(s.mount == mount_at for s in self.plan.spaces) or \
                 (self.home / mount_at).exists():

@@ -117,8 +117,8 @@ class RemoteContents:
     def locate(self, path: str) -> tuple[Mount, str] | None:
         head, _, rest = path.strip("/").partition("/")
         mount = self.registry.by_mount(head) if head else None
-        if mount is None:
-            return None
+        if mount is None or (mount.status == "error" and self.registry.in_the_way(mount)):
+            return None  # a folder of the user's own there stays theirs to see and rename
         try:
             return mount, clean_path(rest)
         except DriverError as e:

@@ -67,6 +67,11 @@ class NBSpaces(Configurable):
         help="Port of the nbspaces hub service (the credential store keys) on the hub's host.",
     ).tag(config=True)
 
+    service_ip = Unicode(
+        "127.0.0.1",
+        help="Address the nbspaces hub service listens on (0.0.0.0 when servers run elsewhere, as on Kubernetes).",
+    ).tag(config=True)
+
     service_url = Unicode(
         "",
         help="""The nbspaces service's URL as user servers reach it, ending in /services/nbspaces.

@@ -161,10 +161,11 @@ def _add_service(c: Config, settings: NBSpaces, roles: list[dict[str, Any]],
     base_url = c.JupyterHub.get("base_url", "/")
     prefix = f"{base_url.rstrip('/')}/services/{SERVICE_NAME}"
     if not settings.service_url:
-        c.NBSpaces.service_url = f"http://127.0.0.1:{settings.service_port}{prefix}"
+        host = "127.0.0.1" if settings.service_ip in ("0.0.0.0", "") else settings.service_ip
+        c.NBSpaces.service_url = f"http://{host}:{settings.service_port}{prefix}"
     services.append({
         "name": SERVICE_NAME,
-        "url": f"http://127.0.0.1:{settings.service_port}",
+        "url": f"http://{settings.service_ip}:{settings.service_port}",
         "command": [sys.executable, "-m", "nbspaces.spawner.service"],
         "environment": {"NBSPACES_SECRET_FILE": str(secret_file)},
         "display": False,
