@@ -52,6 +52,20 @@ def user_env() -> Path:
 
 
 @pytest.fixture(scope="module")
+def standard_dev_fuse() -> Iterator[None]:
+    """/dev/fuse as a standard Debian host has it (0666: users may mount with fusermount3).
+
+    Some sandboxes create it 0600; the test restores whatever mode it found.
+    """
+    mode = os.stat("/dev/fuse").st_mode & 0o777
+    os.chmod("/dev/fuse", 0o666)
+    try:
+        yield
+    finally:
+        os.chmod("/dev/fuse", mode)
+
+
+@pytest.fixture(scope="module")
 def dav(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DavServer]:
     server = rclone(tmp_path_factory.mktemp("strong-dav"))
     yield server
@@ -59,7 +73,7 @@ def dav(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DavServer]:
 
 
 @pytest.fixture(scope="module")
-def site(user_env: Path, dav: DavServer) -> Iterator[tuple[Hub, Path]]:
+def site(user_env: Path, dav: DavServer, standard_dev_fuse: None) -> Iterator[tuple[Hub, Path]]:
     for base in world_dir("nbspaces-strong"):
         datasets, team = base / "src" / "datasets", base / "src" / "team"
         datasets.mkdir(parents=True)
@@ -134,6 +148,10 @@ def test_each_server_runs_as_its_own_account(site: tuple[Hub, Path]) -> None:
     hub.spawn("frank")
     uids = {uid_of(server_pid("erin")), uid_of(server_pid("frank"))}
     assert 0 not in uids and len(uids) == 2
+    # Inside its namespace the account has a name (tools like fusermount3, pip, git need one);
+    # the host's /etc/passwd is untouched.
+    assert in_server(hub, "erin", "id -un").stdout.strip() == "erin"
+    assert "erin:" not in Path("/etc/passwd").read_text()
     # frank's code cannot read erin's home image or reach into erin's home.
     r = in_server(hub, "frank", f"cat {hub.data_dir}/home-images/erin.img > /dev/null")
     assert r.returncode != 0 and "Permission denied" in r.stderr

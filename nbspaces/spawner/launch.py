@@ -40,6 +40,26 @@ def _bind(source: str, target: str, read_only: bool) -> str | None:
     return None
 
 
+def _name_the_user(nss_dir: str, name: str, uid: int, gid: int, home: str) -> None:
+    """Give a uid with no account a name, in this namespace only.
+
+    Copies of /etc/passwd and /etc/group with the user's entry are bind-mounted over the
+    originals here; the host's files are untouched. Tools that ask "who am I" (fusermount3,
+    pip, git, ssh) then work.
+    """
+    _mount("-t", "tmpfs", "-o", "mode=0755,nosuid,nodev,noexec,size=4m", "tmpfs", nss_dir)
+    for table, line in (("passwd", f"{name}:x:{uid}:{gid}:nbspaces user:{home}:/bin/bash\n"),
+                        ("group", f"{name}:x:{gid}:\n")):
+        with open(f"/etc/{table}") as f:
+            original = f.read()
+        copy = os.path.join(nss_dir, table)
+        with open(copy, "w") as f:
+            f.write(original if original.endswith("\n") else original + "\n")
+            f.write(line)
+        os.chmod(copy, 0o644)
+        _mount("--bind", copy, f"/etc/{table}")
+
+
 def main(argv: list[str]) -> int:
     if argv and argv[0] == "--":
         argv = argv[1:]
@@ -59,6 +79,8 @@ def main(argv: list[str]) -> int:
             print(f"nbspaces: shared folder {bind['target']!r} not mounted: {skipped}", file=sys.stderr)
     if spec.get("tmp_size"):
         _mount("-t", "tmpfs", "-o", f"mode=1777,nosuid,nodev,size={spec['tmp_size']}", "tmpfs", "/tmp")
+    if spec.get("user_name"):
+        _name_the_user(spec["nss_dir"], spec["user_name"], uid, gid, home)
 
     # Only the groups of the shared folders this user may write; nothing of root's.
     os.setgroups([int(g) for g in spec.get("groups", [])])

@@ -131,6 +131,18 @@ class LocalSpaceSpawner(SpacesMixin, LocalProcessSpawner):
         uid = self.uid_base + int(self.user.id)
         return uid, uid
 
+    def unix_name(self, uid: int) -> str:
+        """The account name a dynamic uid gets in its own namespace: the hub name when it is a
+        valid unix name no host account already has, else 'nbs-' and a cleaned name."""
+        name = self.user.name
+        if re.fullmatch(r"[a-z_][a-z0-9_-]{0,31}", name):
+            try:
+                if pwd.getpwnam(name).pw_uid == uid:
+                    return name
+            except KeyError:
+                return name
+        return ("nbs-" + re.sub(r"[^a-z0-9_-]", "-", name.lower()))[:32]
+
     def shared_gid(self, folder: str) -> int:
         return shared_gid(self.shared_gid_base, folder)
 
@@ -263,11 +275,15 @@ class LocalSpaceSpawner(SpacesMixin, LocalProcessSpawner):
         writable = [m for m in plan_mounts if m.kind == "shared" and not m.read_only]
         for m in writable:
             _share_with_group(_source_path(m.source, m.sub_path), self.shared_gid(m.space), self.log)
+        nss_dir = Path(self.data_dir) / "nss" / fs_name(self.user.name)
+        nss_dir.mkdir(parents=True, exist_ok=True)
         launch = {
             "image": str(image),
             "home": str(mountpoint),
             "uid": uid,
             "gid": gid,
+            "user_name": None if self.use_system_users else self.unix_name(uid),
+            "nss_dir": str(nss_dir),
             "groups": sorted(self.shared_gid(m.space) for m in writable),
             "tmp_size": self.private_tmp_size,
             "binds": [
