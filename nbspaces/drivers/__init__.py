@@ -9,6 +9,7 @@ from .base import Driver, DriverError, Entry, Problem, Usage, clean_path
 # kind -> "module:Class"; heavy client libraries load only for kinds in use.
 KINDS: dict[str, str] = {
     "webdav": "nbspaces.drivers.webdav:WebDAVDriver",
+    "d4science": "nbspaces.drivers.d4science:D4ScienceDriver",
 }
 
 
