@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import tokens
 from .credentials import CredentialStore
 from .drivers import Driver, DriverError, Problem, clean_path, driver_class
 from .keys import fetch_key
@@ -71,9 +72,19 @@ class Session:
         raise KeyError(f"no space named {name_or_mount!r}; spaces: {', '.join(self.mounts())}")
 
     def driver(self, space: Space) -> Driver:
+        cls = driver_class(space.kind)
+        if cls.login_token:
+            # Login tokens expire while a kernel runs: the hub's current one, at most 30 s old.
+            token = tokens.fetch().get(cls.login_token)
+            if not token:
+                raise DriverError(Problem.AUTH, f"your login gave no {cls.login_token} token; log in again")
+            with self._lock:
+                if space.name not in self._drivers:
+                    self._drivers[space.name] = cls(dict(space.settings), {"token": token})
+                self._drivers[space.name].credentials = {"token": token}
+                return self._drivers[space.name]
         with self._lock:
             if space.name not in self._drivers:
-                cls = driver_class(space.kind)
                 credentials = None
                 if cls.credential_fields:
                     store = CredentialStore(self.home / CREDENTIALS, self._key or fetch_key())

@@ -75,6 +75,9 @@ class Driver(ABC):
     # What the credentials dialog asks for: field name -> label; secret fields are never shown again.
     credential_fields: ClassVar[dict[str, str]] = {}
     secret_fields: ClassVar[frozenset[str]] = frozenset()
+    # Kinds whose credentials come from the user's login, not from the user: the login token's
+    # name in nbspaces.tokens (e.g. "onedata"); the driver gets {"token": ...}.
+    login_token: ClassVar[str | None] = None
     # What a user or admin may set for a space of this kind (not secrets).
     setting_fields: ClassVar[tuple[str, ...]] = ()
 

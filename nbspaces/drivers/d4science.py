@@ -130,6 +130,7 @@ class D4ScienceDriver(Driver):
     kind = "d4science"
     credential_fields = {"token": "Access token"}
     secret_fields = frozenset({"token"})
+    login_token = "d4science"
     setting_fields = ("url", "label", "verify_tls")
 
     def __init__(self, settings: dict[str, Any], credentials: dict[str, str] | None):

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
-from tornado.ioloop import IOLoop
+from tornado.ioloop import IOLoop, PeriodicCallback
+from traitlets import Float
 
+from .. import tokens
 from ..plan import Plan
 from .contents import SpacesContentsManager
 from .handlers import HANDLERS
@@ -14,6 +18,13 @@ from .handlers import HANDLERS
 
 class SpacesApp(ExtensionApp):
     name = "nbspaces"
+
+    token_refresh_interval = Float(
+        60.0,
+        config=True,
+        help="""Seconds between two readings of the user's login tokens from the hub. Keep it
+        below the lifetime of the shortest token (D4Science's, Check-in's access token).""",
+    )
 
     def _link_jupyter_server_extension(self, serverapp: Any) -> None:
         super()._link_jupyter_server_extension(serverapp)
@@ -36,9 +47,26 @@ class SpacesApp(ExtensionApp):
         if isinstance(cm, SpacesContentsManager) and cm.registry is not None:
             # Remembered spaces come back when the server starts, with no browser open.
             IOLoop.current().add_callback(cm.registry.start)
+            self._refresher = PeriodicCallback(self.refresh_login_tokens, self.token_refresh_interval * 1000)
+            self._refresher.start()
+
+    async def refresh_login_tokens(self) -> None:
+        """Fresh login tokens for the drivers, and for the kernels and terminals started from now."""
+        cm = self.serverapp.contents_manager
+        try:
+            fresh = await asyncio.to_thread(tokens.fetch, None, 0)
+        except tokens.TokensUnavailable as e:
+            self.log.debug("nbspaces: no login tokens: %s", e)
+            return
+        if fresh.get("onedata"):
+            os.environ["ONECLIENT_ACCESS_TOKEN"] = fresh["onedata"]
+        if isinstance(cm, SpacesContentsManager) and cm.registry is not None:
+            await cm.registry.use_login_tokens(fresh)
 
     async def stop_extension(self) -> None:
         """Unmount the folders of remote spaces when the server stops."""
+        if getattr(self, "_refresher", None) is not None:
+            self._refresher.stop()
         cm = self.serverapp.contents_manager
         if isinstance(cm, SpacesContentsManager) and cm.registry is not None and cm.registry.posix is not None:
             await cm.registry.posix.stop()

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import tokens
 from ..catalog import NAME_RE, RESERVED_NAMES
 from ..credentials import CredentialError, CredentialStore
 from ..drivers import Driver, DriverError, Problem, Usage, driver_class
@@ -51,6 +52,10 @@ class Mount:
     @property
     def needs_credentials(self) -> bool:
         return bool(driver_class(self.space.kind).credential_fields)
+
+    @property
+    def login_token(self) -> str | None:
+        return driver_class(self.space.kind).login_token
 
 
 class Registry:
@@ -124,7 +129,13 @@ class Registry:
                                                    "the way; rename it, then retry")
         async with self._lock(name):
             credentials = None
-            if mount.needs_credentials:
+            if mount.login_token:
+                token = (await self._login_tokens()).get(mount.login_token)
+                if not token:
+                    return await self._set(mount, "needs-credentials", f"your login gave no {mount.login_token} "
+                                           "token; log out and in again, or ask your admins")
+                credentials = {"token": token}
+            elif mount.needs_credentials:
                 try:
                     credentials = await asyncio.to_thread(self._store_or_error().get, name)
                 except RegistryError as e:
@@ -178,9 +189,31 @@ class Registry:
         async with self._lock(name):
             return await self._set(mount, "unmounted", "disconnected by you")
 
+    async def _login_tokens(self) -> dict[str, str]:
+        try:
+            return await asyncio.to_thread(tokens.fetch)
+        except tokens.TokensUnavailable as e:
+            self.log.warning("nbspaces: login tokens unavailable: %s", e)
+            return {}
+
+    async def use_login_tokens(self, fresh: dict[str, str]) -> None:
+        """Hand newer login tokens to the spaces that use them, without a restart."""
+        for mount in list(self.mounts.values()):
+            kind = mount.login_token
+            if kind is None or not fresh.get(kind):
+                continue
+            if mount.driver is not None and mount.driver.credentials.get("token") == fresh[kind]:
+                continue
+            if mount.driver is not None:
+                mount.driver.credentials = {"token": fresh[kind]}  # drivers read it at each request
+            elif mount.status in ("needs-credentials", "error"):
+                await self.mount(mount.space.name)
+
     async def set_credentials(self, name: str, values: dict[str, Any]) -> Mount:
         """Test the credentials with a real request; store them only if the service accepts them."""
         mount = self.get(name)
+        if mount.login_token:
+            raise RegistryError(400, f"'{name}' uses your login's {mount.login_token} token; there is nothing to enter")
         cls = driver_class(mount.space.kind)
         missing = [label for key, label in cls.credential_fields.items() if not str(values.get(key, "")).strip()]
         if missing:

@@ -170,14 +170,16 @@ def _add_service(c: Config, settings: NBSpaces, roles: list[dict[str, Any]],
         "environment": {"NBSPACES_SECRET_FILE": str(secret_file)},
         "display": False,
     })
-    # A server's token holds only scopes its user holds: both roles need the service.
-    scope = f"access:services!service={SERVICE_NAME}"
+    # A server's token holds only scopes its user holds, so both roles get: the service (keys)
+    # and the user's own auth_state (login tokens that stay fresh in a running server).
+    wanted = [f"access:services!service={SERVICE_NAME}", "admin:auth_state!user"]
     for name, defaults in (("user", ["self"]), ("server", SERVER_SCOPES)):
         role = next((r for r in roles if r.get("name") == name), None)
         if role is None:
-            roles.append({"name": name, "scopes": [*defaults, scope]})
-        elif scope not in role.setdefault("scopes", list(defaults)):
-            role["scopes"].append(scope)
+            roles.append({"name": name, "scopes": [*defaults, *wanted]})
+            continue
+        scopes = role.setdefault("scopes", list(defaults))
+        scopes.extend(s for s in wanted if s not in scopes)
 
 
 def _log_when_ready(message: str) -> None:
