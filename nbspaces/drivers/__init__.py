@@ -10,6 +10,7 @@ from .base import Driver, DriverError, Entry, Problem, Usage, clean_path
 KINDS: dict[str, str] = {
     "webdav": "nbspaces.drivers.webdav:WebDAVDriver",
     "d4science": "nbspaces.drivers.d4science:D4ScienceDriver",
+    "onedata": "nbspaces.drivers.onedata:OnedataDriver",
 }
 
 

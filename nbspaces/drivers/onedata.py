@@ -1,0 +1,284 @@
+"""EGI DataHub (Onedata) spaces, on Onedata's own REST client (onedatafilerestclient).
+
+One nbspaces space (``datahub/`` by default) holds every Onedata space the user's token
+reaches, each as a folder. Fixes on our side what the packaged clients leave out: listings
+follow pagination to the end (the fsspec package stops at the first 1,000 entries), reads
+stream in ranged blocks, writes go in large blocks to a temporary file renamed at the end.
+The Onezone is found from the Oneprovider's configuration when only the provider is given.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import posixpath
+import secrets
+import threading
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+
+from .base import Driver, DriverError, Entry, Problem, Usage
+
+BLOCK = 8 * 1024 * 1024  # bytes per read or write request
+PAGE = 1000
+_ERRNO = {"enoent": Problem.NOT_FOUND, "eexist": Problem.EXISTS, "eacces": Problem.FORBIDDEN,
+          "eperm": Problem.FORBIDDEN, "enospc": Problem.NO_SPACE, "edquot": Problem.NO_SPACE,
+          "enotempty": Problem.INVALID, "enotdir": Problem.INVALID, "eisdir": Problem.INVALID}
+ATTRIBUTES = ["name", "type", "size", "mtime"]
+
+
+def onezone_of(provider: str, verify: bool | str = True, timeout: float = 20) -> str:
+    """The Onezone a Oneprovider belongs to, from its public configuration."""
+    url = f"https://{provider}/api/v3/oneprovider/configuration"
+    try:
+        r = requests.get(url, timeout=timeout, verify=verify)
+        r.raise_for_status()
+        data = r.json()
+    except (requests.RequestException, ValueError) as e:
+        raise DriverError(Problem.UNAVAILABLE, f"the Oneprovider {provider} cannot be reached ({type(e).__name__}); "
+                                               "try again later") from None
+    zone = data.get("onezoneDomain") or data.get("zoneDomain")
+    if not zone:
+        raise DriverError(Problem.OTHER, f"the Oneprovider {provider} names no Onezone")
+    return str(zone)
+
+
+class OnedataDriver(Driver):
+    kind = "onedata"
+    credential_fields = {"token": "Onedata access token"}
+    secret_fields = frozenset({"token"})
+    login_token = "onedata"
+    setting_fields = ("onezone", "oneprovider", "label", "verify_tls")
+
+    def __init__(self, settings: dict[str, Any], credentials: dict[str, str] | None):
+        super().__init__(settings, credentials)
+        self.label = str(settings.get("label") or "DataHub")
+        verify = settings.get("verify_tls", True)
+        if not isinstance(verify, (bool, str)):
+            raise DriverError(Problem.INVALID, "verify_tls must be true, false or the path of a CA bundle")
+        self.verify: bool | str = verify
+        self.provider = str(settings.get("oneprovider") or "")
+        self.onezone = str(settings.get("onezone") or "")
+        if not self.onezone and not self.provider:
+            raise DriverError(Problem.INVALID, "give the DataHub's 'onezone' or a 'oneprovider' host")
+        self._client: Any = None
+        self._client_token: str | None = None
+        self._lock = threading.Lock()
+
+    # -- plumbing -----------------------------------------------------------------------
+
+    def client(self) -> Any:
+        """One client per token: a refreshed login token gets a new one."""
+        from onedatafilerestclient import OnedataFileRESTClient
+
+        token = self.credentials.get("token")
+        if not token:
+            raise DriverError(Problem.AUTH, f"there is no Onedata token for {self.label}; log in again")
+        with self._lock:
+            if self._client is None or self._client_token != token:
+                if not self.onezone:
+                    self.onezone = onezone_of(self.provider, self.verify)
+                self._client = OnedataFileRESTClient(
+                    self.onezone, token, preferred_providers=[self.provider] if self.provider else None,
+                    verify_ssl=self.verify,  # type: ignore[arg-type]  # requests takes a CA bundle path too
+                    timeout=(10, 120))
+                self._client_token = token
+            return self._client
+
+    @contextlib.contextmanager
+    def _errors(self, what: str) -> Iterator[None]:
+        from onedatafilerestclient.errors import (
+            NoAvailableProviderForSpaceError,
+            OnedataError,
+            OnedataRESTError,
+            ReadonlyTokenError,
+            SpaceNotFoundError,
+        )
+
+        try:
+            yield
+        except DriverError:
+            raise
+        except SpaceNotFoundError:
+            raise DriverError(Problem.NOT_FOUND, f"{what}: no such space in {self.label}") from None
+        except NoAvailableProviderForSpaceError:
+            raise DriverError(Problem.UNAVAILABLE, f"{what}: no Oneprovider of this space can be reached now; "
+                                                   "try again later") from None
+        except ReadonlyTokenError:
+            raise DriverError(Problem.FORBIDDEN, f"{what}: your DataHub token is read-only") from None
+        except OnedataRESTError as e:
+            raise self._rest_error(e.http_code, e.category, e.details, what) from None
+        except requests.HTTPError as e:
+            error: dict[str, Any] = {}
+            with contextlib.suppress(ValueError, AttributeError):
+                error = e.response.json().get("error", {})  # type: ignore[union-attr]
+            code = e.response.status_code if e.response is not None else 0
+            raise self._rest_error(code, error.get("id"), error.get("details"), what) from None
+        except (requests.ConnectionError, requests.Timeout):
+            raise DriverError(Problem.UNAVAILABLE,
+                              f"{self.label} cannot be reached ({what}); try again later") from None
+        except OnedataError as e:
+            raise DriverError(Problem.OTHER, f"{what}: {e}") from None
+        except KeyError:  # the client's answer to a space outside the token's scope
+            raise DriverError(Problem.NOT_FOUND, f"{what}: not found in {self.label}") from None
+
+    def _rest_error(self, status: int, category: Any, details: Any, what: str) -> DriverError:
+        """Onedata's error body ({"error": {"id", "description", "details"}}) in the user's terms."""
+        errno_name = str(details.get("errno", "")).lower() if isinstance(details, dict) else ""
+        if category == "posix" and errno_name in _ERRNO:
+            problem = _ERRNO[errno_name]
+            text = {Problem.NOT_FOUND: "does not exist", Problem.EXISTS: "already exists",
+                    Problem.FORBIDDEN: "is not allowed for you", Problem.NO_SPACE: "no space left in the space",
+                    Problem.INVALID: f"cannot be done ({errno_name})"}[problem]
+            return DriverError(problem, f"{what}: {text}")
+        if status in (401, 403) or str(category or "").startswith(("token", "unauthorized", "badValueToken")):
+            return DriverError(Problem.AUTH, f"{self.label} refused your token ({what}); log out and in again")
+        if status == 404:
+            return DriverError(Problem.NOT_FOUND, f"{what}: not found in {self.label}")
+        if status >= 500:
+            return DriverError(Problem.UNAVAILABLE, f"{self.label} failed ({status}) on {what}; try again later")
+        return DriverError(Problem.OTHER, f"{self.label} answered {status} to {what}")
+
+    def _spaces(self) -> dict[str, str]:
+        """Folder name -> space specifier: the space's name, or name@id where names repeat."""
+        fqns = self.client().list_spaces()
+        names = [str(f).rsplit("@", 1)[0] for f in fqns]
+        return {(n if names.count(n) == 1 else str(f)): str(f) for n, f in zip(names, fqns, strict=True)}
+
+    def _split(self, path: str) -> tuple[str, str]:
+        """(space specifier, path inside it) for a path whose first part is the space's folder."""
+        head, _, rest = path.partition("/")
+        spaces = self._spaces()
+        if head not in spaces:
+            raise DriverError(Problem.NOT_FOUND, f"'{head}' is not one of your {self.label} spaces")
+        return spaces[head], rest
+
+    @staticmethod
+    def _entry(attrs: dict[str, Any]) -> Entry:
+        kind = str(attrs.get("type", "")).upper()
+        mtime = attrs.get("mtime")
+        return Entry(name=str(attrs.get("name", "")), is_dir=kind in ("DIR", "DIRECTORY"),
+                     size=None if kind in ("DIR", "DIRECTORY") else int(attrs.get("size") or 0),
+                     modified=datetime.fromtimestamp(float(mtime), UTC) if mtime else None)
+
+    # -- the driver ---------------------------------------------------------------------
+
+    def check(self) -> None:
+        with self._errors("listing your spaces"):
+            self._spaces()
+
+    def list(self, path: str) -> list[Entry]:
+        if not path:
+            with self._errors("listing your spaces"):
+                return [Entry(name=name, is_dir=True) for name in self._spaces()]
+        space, rel = self._split(path)
+        out: list[Entry] = []
+        token: str | None = None
+        with self._errors(f"listing '{path}'"):
+            while True:  # every page, not only the first
+                page = self.client().list_children(space, file_path=rel or None, attributes=ATTRIBUTES,
+                                                   limit=PAGE, continuation_token=token)
+                out.extend(self._entry(c) for c in page["children"])
+                token = page.get("nextPageToken")
+                if page.get("isLast", True) or not token:
+                    return out
+
+    def stat(self, path: str) -> Entry:
+        if not path:
+            return Entry(name="", is_dir=True)
+        space, rel = self._split(path)
+        if not rel:
+            return Entry(name=path, is_dir=True)
+        with self._errors(f"'{path}'"):
+            return self._entry(self.client().get_attributes(space, file_path=rel, attributes=ATTRIBUTES))
+
+    def read(self, path: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        space, rel = self._split(path)
+        client = self.client()
+        with self._errors(f"reading '{path}'"):
+            file_id = client.get_file_id(space, file_path=rel)
+            size = int(client.get_attributes(space, file_id=file_id, attributes=["size"]).get("size") or 0)
+        last = size - 1 if end is None else min(end, size - 1)
+        offset = start
+        while offset <= last:
+            count = min(BLOCK, last - offset + 1)
+            with self._errors(f"reading '{path}'"):
+                piece = client.get_file_content(space, file_id=file_id, offset=offset, size=count)
+            if not piece:
+                return
+            yield piece
+            offset += len(piece)
+
+    def write(self, path: str, chunks: Iterable[bytes], size: int | None = None) -> None:
+        space, rel = self._split(path)
+        if not rel:
+            raise DriverError(Problem.INVALID, f"'{path}' is a space, not a file")
+        folder, name = posixpath.split(rel)
+        temp = posixpath.join(folder, f".{name}.{secrets.token_hex(4)}.nbspaces-upload")
+        client = self.client()
+        with self._errors(f"writing '{path}'"):
+            file_id = client.create_file(space, temp, file_type="REG")
+            try:
+                offset, block = 0, bytearray()
+                for piece in chunks:
+                    block += piece
+                    if len(block) >= BLOCK:  # large blocks: one request per 8 MiB, not per piece
+                        client.put_file_content(space, bytes(block), file_id=file_id, offset=offset)
+                        offset, block = offset + len(block), bytearray()
+                if block or offset == 0:
+                    client.put_file_content(space, bytes(block), file_id=file_id, offset=offset)
+                if self._exists(path):
+                    client.remove(space, file_path=rel)  # the move puts the new file in its place
+                client.move(space, temp, space, rel)
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    client.remove(space, file_id=file_id)
+                raise
+
+    def mkdir(self, path: str) -> None:
+        space, rel = self._split(path)
+        if not rel:
+            raise DriverError(Problem.EXISTS, f"'{path}' already exists")
+        with self._errors(f"creating '{path}'"):
+            self.client().create_file(space, rel, file_type="DIR")
+
+    def delete(self, path: str) -> None:
+        space, rel = self._split(path)
+        if not rel:
+            raise DriverError(Problem.FORBIDDEN, f"'{path}' is a whole space; it cannot be deleted from here")
+        with self._errors(f"deleting '{path}'"):
+            self.client().remove(space, file_path=rel)
+
+    def move(self, src: str, dst: str) -> None:
+        s_space, s_rel = self._split(src)
+        d_space, d_rel = self._split(dst)
+        if s_space != d_space:
+            self.copy(src, dst)
+            self.delete(src)
+            return
+        if self._exists(dst):
+            raise DriverError(Problem.EXISTS, f"'{dst}' already exists")
+        with self._errors(f"moving '{src}'"):
+            self.client().move(s_space, s_rel, d_space, d_rel)
+
+    def _exists(self, path: str) -> bool:
+        try:
+            self.stat(path)
+        except DriverError as e:
+            if e.problem is Problem.NOT_FOUND:
+                return False
+            raise
+        return True
+
+    def copy(self, src: str, dst: str) -> None:
+        if self.stat(src).is_dir:
+            self.mkdir(dst)
+            for child in self.list(src):
+                self.copy(f"{src}/{child.name}", f"{dst}/{child.name}")
+            return
+        self.write(dst, self.read(src), self.stat(src).size)
+
+    def usage(self) -> Usage:
+        return Usage(None, None)

@@ -1,0 +1,75 @@
+"""``fs.onedatafs.OnedataFS`` where Onedata's native plugin is not installed.
+
+EGI documents DataHub access from notebooks as::
+
+    from fs.onedatafs import OnedataFS
+    odfs = OnedataFS(os.environ['ONEPROVIDER_HOST'], os.environ['ONECLIENT_ACCESS_TOKEN'],
+                     force_direct_io=True)
+
+The native plugin (conda, or deb python3-fs-plugin-onedatafs) drives oneclient and is not on
+PyPI. This class takes the native constructor's arguments and is a PyFilesystem2 filesystem
+over Onedata's REST API (Onedata's own fs-onedatarestfs). nbspaces installs it under the
+name ``fs.onedatafs`` only when nothing else provides that name (see nbspaces/_fshook.py).
+
+Arguments with no meaning over REST are accepted and have no effect: force_proxy_io and
+force_direct_io (REST always goes through the Oneprovider), metadata_cache_size,
+drop_dir_cache_after, log_level and cli_args. ``no_buffer=True`` turns off the 8 MiB
+buffers that otherwise group small reads and writes into large requests.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from typing import Any
+
+from fs.onedatarestfs import OnedataRESTFS
+
+from .drivers.onedata import BLOCK, onezone_of
+
+__all__ = ["OnedataFS"]
+
+
+def _verify(insecure: bool) -> bool | str:
+    """TLS verification; sites with a private CA name its bundle as requests users do."""
+    if insecure:
+        return False
+    return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("SSL_CERT_FILE") or True
+
+
+class OnedataFS(OnedataRESTFS):  # type: ignore[misc]
+    def __init__(
+        self,
+        host: str,
+        token: str,
+        port: int = 443,
+        space: list[str] | None = None,
+        space_id: list[str] | None = None,
+        insecure: bool = False,
+        force_proxy_io: bool = False,
+        force_direct_io: bool = False,
+        no_buffer: bool = False,
+        provider_timeout: int = 30,
+        metadata_cache_size: int = 5000000,
+        drop_dir_cache_after: int = 300,
+        log_level: int = 0,
+        cli_args: str = "",
+    ):
+        provider = host if port == 443 else f"{host}:{port}"
+        verify = _verify(insecure)
+        only = [*(space or []), *(space_id or [])]
+        # Native OnedataFS shows the given spaces (all when none); REST shows one or all.
+        super().__init__(onezone_of(provider, verify, provider_timeout), token,
+                         space=only[0] if len(only) == 1 else None, preferred_oneproviders=[provider],
+                         verify_ssl=verify, timeout=provider_timeout)
+        self._buffer = 0 if no_buffer else BLOCK
+
+    def openbin(self, path: str, mode: str = "r", buffering: int = -1, **options: Any) -> Any:
+        raw = super().openbin(path, mode, buffering=buffering, **options)
+        if not self._buffer or buffering == 0 or not isinstance(raw, io.RawIOBase):
+            return raw
+        if "r" in mode and "+" not in mode:
+            return io.BufferedReader(raw, self._buffer)  # type: ignore[arg-type]
+        if "+" not in mode:
+            return io.BufferedWriter(raw, self._buffer)  # type: ignore[arg-type]
+        return io.BufferedRandom(raw, self._buffer)  # type: ignore[arg-type]

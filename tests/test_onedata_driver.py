@@ -1,0 +1,108 @@
+"""The Onedata driver against the Onezone/Oneprovider stand-in (itself checked against Onedata's
+own client in test_onedata_standin.py)."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from nbspaces.drivers import DriverError, Problem
+from nbspaces.drivers.onedata import BLOCK, OnedataDriver
+from tests.standins.onedata import OnedataStandIn
+
+
+@pytest.fixture(scope="module")
+def od(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OnedataStandIn]:
+    standin = OnedataStandIn(tmp_path_factory.mktemp("od")).start()
+    yield standin
+    standin.stop()
+
+
+@pytest.fixture(scope="module")
+def world(od: OnedataStandIn) -> dict[str, str]:
+    user = od.add_user("Ada")
+    space = od.add_space("climate", [user])
+    od.add_space("genomics", [user])
+    return {"user": user, "space": space, "token": od.create_token(user)}
+
+
+def driver(od: OnedataStandIn, token: str, **settings: object) -> OnedataDriver:
+    # Only the Oneprovider is given: the driver finds the Onezone from its configuration.
+    return OnedataDriver({"oneprovider": od.provider_domain(), "verify_tls": od.verify, **settings}, {"token": token})
+
+
+def test_spaces_are_folders_and_listing_follows_pages(od: OnedataStandIn, world: dict[str, str]) -> None:
+    d = driver(od, world["token"])
+    d.check()
+    assert sorted(e.name for e in d.list("")) == ["climate", "genomics"]
+    for i in range(5000):
+        od.add_file(world["space"], f"many/f{i:05d}.txt", b"x")
+    before = od.count("GET", "/children")
+    names = {e.name for e in d.list("climate/many")}
+    assert len(names) == 5000 and "f04999.txt" in names  # past the first 1,000
+    assert od.count("GET", "/children") - before <= 6  # one request per page of 1,000
+
+
+def test_reads_stream_in_ranged_blocks_and_writes_go_in_large_blocks(
+        od: OnedataStandIn, world: dict[str, str]) -> None:
+    d = driver(od, world["token"])
+    data = os.urandom(2 * BLOCK + 123)
+    writes = od.count("PUT", "/content")
+    d.write("climate/big.bin", (data[i:i + 65536] for i in range(0, len(data), 65536)), len(data))
+    assert od.count("PUT", "/content") - writes == 3  # 3 blocks, not 321 small writes
+    stored = od.space_dir(world["space"]) / "big.bin"
+    assert stored.read_bytes() == data
+    assert not [p for p in stored.parent.iterdir() if "nbspaces-upload" in p.name]
+    assert b"".join(d.read("climate/big.bin")) == data
+    assert b"".join(d.read("climate/big.bin", BLOCK - 5, BLOCK + 4)) == data[BLOCK - 5:BLOCK + 5]
+    assert d.stat("climate/big.bin").size == len(data)
+
+
+def test_folders_rename_delete(od: OnedataStandIn, world: dict[str, str]) -> None:
+    d = driver(od, world["token"])
+    d.mkdir("climate/runs")
+    d.write("climate/runs/a.txt", [b"a"], 1)
+    d.move("climate/runs/a.txt", "climate/runs/b.txt")
+    assert [e.name for e in d.list("climate/runs")] == ["b.txt"]
+    with pytest.raises(DriverError) as err:
+        d.move("climate/runs/b.txt", "climate/big.bin")
+    assert err.value.problem is Problem.EXISTS
+    d.copy("climate/runs", "genomics/runs-copy")
+    assert [e.name for e in d.list("genomics/runs-copy")] == ["b.txt"]
+    d.delete("climate/runs/b.txt")
+    assert d.list("climate/runs") == []
+    with pytest.raises(DriverError) as err:
+        d.stat("climate/nope.txt")
+    assert err.value.problem is Problem.NOT_FOUND
+
+
+def test_revoked_token_and_offline_provider(od: OnedataStandIn, world: dict[str, str], tmp_path: Path) -> None:
+    token = od.create_token(world["user"], name="to-revoke")
+    d = driver(od, token)
+    d.check()
+    od.revoke_token(token)
+    with pytest.raises(DriverError) as err:
+        d.list("climate")
+    assert err.value.problem is Problem.AUTH and "log out and in again" in err.value.message
+    d = driver(od, world["token"])
+    od.go_offline(how="no_onezone")
+    try:
+        with pytest.raises(DriverError) as err:
+            d.list("climate")
+        assert err.value.problem is Problem.UNAVAILABLE
+    finally:
+        od.go_online()
+    # It recovers on a retry, once the client's cached view of the providers (2 s) is renewed.
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            assert d.list("climate")
+            break
+        except DriverError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
