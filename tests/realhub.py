@@ -210,7 +210,13 @@ def world_dir(prefix: str) -> Iterator[Path]:
         shutil.rmtree(base, ignore_errors=True)
 
 
-def plan_of(hub: Hub, name: str) -> dict[str, Any]:
-    r = hub.server(name, "GET", "nbspaces/api/spaces")
-    r.raise_for_status()
-    return json.loads(r.text)
+def plan_of(hub: Hub, name: str, timeout: float = 30) -> dict[str, Any]:
+    """The spaces API's answer, once no space is still mounting (the server just started)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        r = hub.server(name, "GET", "nbspaces/api/spaces")
+        r.raise_for_status()
+        answer: dict[str, Any] = json.loads(r.text)
+        if all(s["status"] != "mounting" for s in answer["spaces"]) or time.monotonic() > deadline:
+            return answer
+        time.sleep(0.2)

@@ -23,6 +23,7 @@ from jupyter_server.base.handlers import APIHandler
 from nbspaces.drivers import KINDS
 from nbspaces.server_extension import handlers, registry
 from nbspaces.server_extension.handlers import HANDLERS
+from nbspaces.server_extension.registry import STATUSES
 from tests.realhub import Hub, free_port, start_hub
 from tests.webdav_servers import DavServer, wsgidav
 
@@ -269,7 +270,7 @@ def test_space_variants_list_every_field_as_required(spec: dict[str, Any]) -> No
         assert variant["additionalProperties"] is False
         assert set(variant["required"]) == set(variant["properties"])
     remote = schemas["RemoteSpace"]["properties"]
-    assert remote["status"]["enum"] == ["mounted", "needs-credentials", "unmounted", "error"]
+    assert remote["status"]["enum"] == list(STATUSES)
     assert sorted(remote["kind"]["enum"]) == sorted(KINDS), "a driver kind is missing from RemoteSpace.kind"
     for name in ("used_bytes", "quota_bytes"):
         assert sorted(remote[name]["type"]) == ["integer", "null"]

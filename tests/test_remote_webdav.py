@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from tests.kernel import run_code
-from tests.realhub import Hub, start_hub
+from tests.realhub import Hub, plan_of, start_hub
 from tests.webdav_servers import DavServer, rclone, wsgidav
 
 
@@ -43,9 +43,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Hub, DavSer
 
 
 def spaces(hub: Hub) -> dict[str, dict]:
-    r = hub.server("ada", "GET", "nbspaces/api/spaces")
-    r.raise_for_status()
-    return {s["name"]: s for s in r.json()["spaces"]}
+    return {s["name"]: s for s in plan_of(hub, "ada")["spaces"]}
 
 
 def connect(hub: Hub, dav: DavServer) -> requests.Response:

@@ -1,7 +1,7 @@
 """The mount registry: every remote space of this server, its driver and its status.
 
-Status is one of ``mounted``, ``needs-credentials``, ``unmounted`` (the user disconnected
-it) or ``error`` with the reason. One space failing never touches the others.
+Status is one of ``mounting`` (while the server starts), ``mounted``, ``needs-credentials``,
+``unmounted`` (the user disconnected it) or ``error`` with the reason. One space failing never touches the others.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from ..session import CREDENTIALS, load_user_spaces, save_user_spaces
 from .posix import LIMITED, PosixMounts, unavailable_reason
 
 USAGE_MAX_AGE = 60.0
+STATUSES = ("mounting", "mounted", "needs-credentials", "unmounted", "error")
 
 
 class RegistryError(Exception):
@@ -41,7 +42,7 @@ class RegistryError(Exception):
 @dataclass
 class Mount:
     space: Space
-    status: str = "needs-credentials"
+    status: str = "mounting"
     reason: str = ""
     driver: Driver | None = None
     usage: Usage = field(default_factory=lambda: Usage(None, None))
@@ -102,7 +103,8 @@ class Registry:
     def driver(self, mount: Mount) -> Driver:
         if mount.status != "mounted" or mount.driver is None:
             why = {"needs-credentials": "connect it first: it needs your credentials",
-                   "unmounted": "you disconnected it; connect it again"}.get(mount.status, mount.reason)
+                   "unmounted": "you disconnected it; connect it again",
+                   "mounting": "it is being connected; try again in a moment"}.get(mount.status, mount.reason)
             raise RegistryError(503, f"'{mount.space.mount}' is not available: {why}")
         return mount.driver
 

@@ -88,6 +88,7 @@ class StorageHubStandIn:
             folder.mkdir(parents=True, exist_ok=True)
         self.tokens: dict[str, str] = {}
         self.revoked: set[str] = set()
+        self.expires: dict[str, float] = {}  # token -> time.time() after which it is refused
         self.calls: list[tuple[str, str]] = []  # (method, path) of every request, for counting
         self.versions: dict[str, int] = {}  # id -> number of versions of a file
         self._ids: dict[str, str] = {}  # path under Workspace ("" is the Workspace) -> id
@@ -106,10 +107,12 @@ class StorageHubStandIn:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}{PREFIX}"
 
-    def add_token(self, token: str | None = None) -> str:
+    def add_token(self, token: str | None = None, ttl: float | None = None) -> str:
         token = token or secrets.token_urlsafe(24)
         self.tokens[token] = self.user
         self.revoked.discard(token)
+        if ttl is not None:
+            self.expires[token] = time.time() + ttl
         return token
 
     def revoke(self, token: str) -> None:
@@ -407,7 +410,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _authorize(self) -> None:
         auth = self.headers.get("Authorization", "")
         token = auth[7:] if auth.startswith("Bearer ") else ""
-        if token in self.hub.tokens and token not in self.hub.revoked:
+        expired = time.time() > self.hub.expires.get(token, float("inf"))
+        if token in self.hub.tokens and token not in self.hub.revoked and not expired:
             return
         self._drain()
         # Guessed from gateways in front of gCube services: the status and a short text.
@@ -611,3 +615,57 @@ class _Handler(BaseHTTPRequestHandler):
                 self._reply(200, b"", "text/plain")
             case _:
                 raise HubError(404, "NotFoundException", "HTTP 404 Not Found")
+
+
+UMA_GRANT = "urn:ietf:params:oauth:grant-type:uma-ticket"
+
+
+class IAMStandIn:
+    """Stand-in for the D4Science IAM's token endpoint (Keycloak), because none can run here.
+
+    It does what nbspaces uses of it: the UMA grant that exchanges a login access token for a
+    token of one VRE (``grant_type=urn:ietf:params:oauth:grant-type:uma-ticket``,
+    ``audience=<VRE context>``, the login token as Bearer). ``validate`` says whether a login
+    token is good (tests ask the real OpenID provider's userinfo). Issued tokens are good at the
+    StorageHub stand-in for ``ttl`` seconds, as short-lived as the real ones.
+    """
+
+    def __init__(self, storagehub: StorageHubStandIn, validate: Any, context: str, ttl: float = 60.0):
+        self.storagehub, self.validate, self.context, self.ttl = storagehub, validate, context, ttl
+        self.issued: list[str] = []
+        iam = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
+                form = {k: v[0] for k, v in parse_qs(body).items()}
+                auth = self.headers.get("Authorization", "")
+                if form.get("grant_type") != UMA_GRANT or form.get("audience") != iam.context:
+                    self._json(400, {"error": "invalid_request", "error_description": "unknown grant or audience"})
+                elif not auth.startswith("Bearer ") or not iam.validate(auth[7:]):
+                    self._json(401, {"error": "invalid_token", "error_description": "Invalid bearer token"})
+                else:
+                    token = iam.storagehub.add_token(ttl=iam.ttl)
+                    iam.issued.append(token)
+                    self._json(200, {"access_token": token, "expires_in": int(iam.ttl), "token_type": "Bearer"})
+
+            def _json(self, status: int, data: dict[str, Any]) -> None:
+                raw = json.dumps(data).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
+        self.token_url = f"http://127.0.0.1:{self._server.server_address[1]}/auth/realms/d4science/protocol/" \
+                         "openid-connect/token"
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
