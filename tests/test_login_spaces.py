@@ -56,7 +56,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     op = start_op(root / "op", access_ttl=ACCESS_TTL, users=[OPUser("ada"), OPUser("bea")])
     od = OnedataStandIn(root / "od").start()
     ada = od.add_user("Ada")
-    space = od.add_space("climate", [ada])
+    second = od.add_provider("Second Oneprovider")
+    space = od.add_space("climate", [ada], providers=[od.provider_id, second])
     od.add_file(space, "readme.txt", b"from DataHub\n")
     # Onezone takes an IdP token (x-auth-token: egi:<token>) only when the real OP vouches for it.
     od.idp_validator = lambda idp, tok: (
@@ -115,7 +116,8 @@ def test_login_gets_the_onedata_and_d4science_tokens(site: Site) -> None:
     state = site.auth_state("ada")
     assert state["nbspaces_errors"] == {}
     assert site.od.token(state["onedata_token"]) is not None  # a real named token in Onezone
-    assert [p["domain"] for p in state["onedata_providers"]] == [site.od.provider_domain()]
+    domains = {p["domain"] for p in state["onedata_providers"]}
+    assert domains == {site.od.provider_domain(pid) for pid in site.od.providers}  # both support her space
     assert state["d4science_token"] in site.iam.issued
 
 
@@ -124,7 +126,9 @@ def test_datahub_and_workspace_in_the_file_browser(site: Site) -> None:
     found = spaces(site, "ada")
     assert found["datahub"]["status"] == "mounted" and found["workspace"]["status"] == "mounted"
     assert found["datahub"]["credential_fields"][0]["secret"] is True
-    assert [e["name"] for e in site.hub.contents("ada", "GET", "datahub").json()["content"]] == ["climate"]
+    listing = site.hub.contents("ada", "GET", "datahub")
+    assert listing.status_code == 200, listing.text
+    assert [e["name"] for e in listing.json()["content"]] == ["climate"]
     assert site.hub.contents("ada", "GET", "datahub/climate/readme.txt").json()["content"] == "from DataHub\n"
     assert site.hub.put_text("ada", "datahub/climate/new.txt", "written in the browser\n").status_code == 201
     assert (site.od.space_dir(site.space) / "new.txt").read_text() == "written in the browser\n"
@@ -186,3 +190,35 @@ def test_no_token_in_logs_plans_or_answers(site: Site) -> None:
     assert not [s for s in secrets if s in answer]
     plan = json.dumps(site.hub.server("ada", "GET", "nbspaces/api/spaces").json())
     assert not [s for s in secrets if s in plan]
+
+
+def server_env(user: str) -> dict[str, str]:
+    import os
+    from pathlib import Path
+
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            raw = Path(f"/proc/{pid}/environ").read_bytes()
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        env = dict(i.split("=", 1) for i in raw.decode(errors="replace").split("\0") if "=" in i)
+        if b"singleuser" in cmd and env.get("JUPYTERHUB_USER") == user:
+            return env
+    raise AssertionError(f"no server of {user}")
+
+
+def test_users_choose_another_oneprovider_of_their_spaces(site: Site) -> None:
+    site.login("ada")
+    providers = [p["domain"] for p in site.auth_state("ada")["onedata_providers"]]
+    other = next(d for d in providers if d != site.od.provider_domain())
+    site.hub.stop_server("ada")
+    r = site.hub.api("POST", "/users/ada/server", json={"oneprovider_host": other})
+    assert r.status_code in (201, 202)
+    site.hub.spawn("ada")
+    assert server_env("ada")["ONEPROVIDER_HOST"] == other
+    site.hub.stop_server("ada")
+    site.hub.api("POST", "/users/ada/server", json={"oneprovider_host": "evil.example.org"})
+    site.hub.spawn("ada")
+    assert server_env("ada")["ONEPROVIDER_HOST"] == site.od.provider_domain()  # not theirs: the default
+    assert "supports none of their spaces" in site.hub.log()

@@ -50,14 +50,30 @@ class SpacesMixin:
         self._nbspaces_auth_state = auth_state or {}
         await super().run_auth_state_hook(auth_state)  # type: ignore[misc]
 
+    def oneprovider_host(self) -> str:
+        """The configured Oneprovider, or the user's choice (spawn option ``oneprovider_host``)
+        when it is one of the providers supporting their spaces, as found at login."""
+        default = self.nbspaces.oneprovider_host
+        chosen = (getattr(self, "user_options", None) or {}).get("oneprovider_host")
+        if not chosen:
+            return default
+        providers = (self._nbspaces_auth_state or {}).get("onedata_providers") or []
+        if chosen in [p.get("domain") for p in providers if isinstance(p, dict)]:
+            return str(chosen)
+        self.log.warning(  # type: ignore[attr-defined]
+            "nbspaces: %s asked for Oneprovider %r, which supports none of their spaces; using %r",
+            self.user.name, chosen, default)  # type: ignore[attr-defined]
+        return default
+
     def nbspaces_env(self, plan: Plan) -> dict[str, str]:
         """NBSPACES_PLAN, ONEPROVIDER_HOST and the user's own ONECLIENT_ACCESS_TOKEN."""
         env = {PLAN_ENV: plan.to_json()}
         settings = self.nbspaces
         if settings.service_url:
             env[SERVICE_ENV] = settings.service_url
-        if settings.oneprovider_host:
-            env["ONEPROVIDER_HOST"] = settings.oneprovider_host
+        provider = self.oneprovider_host()
+        if provider:
+            env["ONEPROVIDER_HOST"] = provider
         token = (self._nbspaces_auth_state or {}).get(settings.onedata_token_key)
         if isinstance(token, str) and token:
             env["ONECLIENT_ACCESS_TOKEN"] = token
