@@ -42,6 +42,13 @@ class Site:
         r.raise_for_status()
         return dict(r.json().get("auth_state") or {})
 
+    def ready(self, name: str) -> None:
+        """The user logged in (once) and their server running with settled spaces."""
+        if self.hub.api("GET", f"/users/{name}").status_code == 404 or not self.auth_state(name):
+            self.login(name)
+        self.hub.spawn(name)
+        plan_of(self.hub, name)
+
     def login(self, name: str) -> requests.Session:
         session = requests.Session()
         r = self.op.login(session, f"{self.hub.url}/hub/oauth_login?next=/hub/home", name,
@@ -122,7 +129,7 @@ def test_login_gets_the_onedata_and_d4science_tokens(site: Site) -> None:
 
 
 def test_datahub_and_workspace_in_the_file_browser(site: Site) -> None:
-    site.hub.spawn("ada")
+    site.ready("ada")
     found = spaces(site, "ada")
     assert found["datahub"]["status"] == "mounted" and found["workspace"]["status"] == "mounted"
     assert found["datahub"]["credential_fields"][0]["secret"] is True
@@ -141,7 +148,8 @@ def test_datahub_and_workspace_in_the_file_browser(site: Site) -> None:
 
 
 def test_egi_snippet_runs_in_a_kernel(site: Site) -> None:
-    site.hub.spawn("ada")
+    site.ready("ada")
+    site.hub.put_text("ada", "datahub/climate/new.txt", "written in the browser\n")
     out = run_code(site.hub, "ada", """
 import os
 from fs.onedatafs import OnedataFS
@@ -153,7 +161,7 @@ print(f.read().strip())
 
 
 def test_tokens_stay_fresh_in_a_running_server(site: Site) -> None:
-    site.hub.spawn("ada")
+    site.ready("ada")
     first = site.auth_state("ada")["d4science_token"]
     time.sleep(D4S_TTL + 3)  # the first D4Science token has expired at StorageHub by now
     deadline = time.monotonic() + 30
@@ -181,7 +189,7 @@ def test_a_onezone_refusal_never_blocks_login_or_spawn(site: Site) -> None:
 
 
 def test_no_token_in_logs_plans_or_answers(site: Site) -> None:
-    site.hub.spawn("ada")
+    site.ready("ada")
     state = site.auth_state("ada")
     secrets = [state["onedata_token"], state["d4science_token"], state["access_token"], state["refresh_token"]]
     log = site.hub.log()
@@ -222,3 +230,41 @@ def test_users_choose_another_oneprovider_of_their_spaces(site: Site) -> None:
     site.hub.spawn("ada")
     assert server_env("ada")["ONEPROVIDER_HOST"] == site.od.provider_domain()  # not theirs: the default
     assert "supports none of their spaces" in site.hub.log()
+
+
+def test_rename_delete_and_a_big_space_through_the_server(site: Site) -> None:
+    site.ready("ada")
+    for i in range(5000):
+        site.od.add_file(site.space, f"many/f{i:05d}.dat", b"")
+    listing = site.hub.contents("ada", "GET", "datahub/climate/many")
+    assert listing.status_code == 200, listing.text
+    assert len(listing.json()["content"]) == 5000  # every page, not the first 1,000
+    for top, disk in (("datahub/climate", site.od.space_dir(site.space)), ("workspace", site.storagehub.workspace)):
+        assert site.hub.put_text("ada", f"{top}/draft.txt", "v1\n").status_code == 201
+        r = site.hub.contents("ada", "PATCH", f"{top}/draft.txt", json={"path": f"{top}/final.txt"})
+        assert r.status_code == 200, r.text
+        assert (disk / "final.txt").read_text() == "v1\n" and not (disk / "draft.txt").exists()
+        assert site.hub.contents("ada", "DELETE", f"{top}/final.txt").status_code == 204
+        assert not (disk / "final.txt").exists()
+    assert site.storagehub.trash_items()  # D4Science deletes go to the trash
+
+
+def test_a_provider_down_fails_only_datahub_and_recovers(site: Site) -> None:
+    site.ready("ada")
+    for pid in site.od.providers:  # every provider of the space
+        site.od.go_offline(pid, how="no_onezone")
+    try:
+        r = site.hub.contents("ada", "GET", "datahub/climate")
+        assert r.status_code == 503 and "try again later" in r.json()["message"]
+        assert site.hub.contents("ada", "GET", "workspace").status_code == 200  # the others still work
+        assert site.hub.put_text("ada", "home-ok.txt", "fine\n").status_code in (200, 201)
+        retry = site.hub.server("ada", "POST", "nbspaces/api/spaces/datahub/retry").json()
+        assert retry["status"] == "error" and retry["reason"]
+    finally:
+        for pid in site.od.providers:
+            site.od.go_online(pid)
+    deadline = time.monotonic() + 20
+    while site.hub.server("ada", "POST", "nbspaces/api/spaces/datahub/retry").json()["status"] != "mounted":
+        assert time.monotonic() < deadline, "datahub did not come back after the provider did"
+        time.sleep(1)
+    assert site.hub.contents("ada", "GET", "datahub/climate").status_code == 200

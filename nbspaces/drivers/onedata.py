@@ -166,8 +166,13 @@ class OnedataDriver(Driver):
     # -- the driver ---------------------------------------------------------------------
 
     def check(self) -> None:
+        """Onezone knows the token, and a Oneprovider of the first space answers."""
         with self._errors("listing your spaces"):
-            self._spaces()
+            spaces = self._spaces()
+        if spaces:
+            first = next(iter(spaces.values()))
+            with self._errors("reaching a Oneprovider"):
+                self.client().list_children(first, limit=1)
 
     def list(self, path: str) -> list[Entry]:
         if not path:

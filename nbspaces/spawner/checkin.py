@@ -15,6 +15,7 @@ A failure of Onezone or D4Science never blocks the login: auth_state records the
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import urllib.parse
@@ -159,8 +160,15 @@ class CheckinAuthenticator(GenericOAuthenticator):
                    for k in ("expires_at", "d4science_expires_at"))
 
     async def refresh_user(self, user: Any, handler: Any = None, **kwargs: Any) -> Any:
-        """Refresh ahead of expiry with the refresh token; otherwise as OAuthenticator does."""
-        if self.enable_auth_state:
+        """Refresh ahead of expiry with the refresh token; otherwise as OAuthenticator does.
+
+        One refresh at a time per user, and its result saved before the next may start: IdPs
+        that rotate refresh tokens take a second use of one as a replay and revoke them all.
+        """
+        locks: dict[str, asyncio.Lock] = self.__dict__.setdefault("_nbspaces_refresh_locks", {})
+        async with locks.setdefault(user.name, asyncio.Lock()):
+            if not self.enable_auth_state:
+                return await super().refresh_user(user, handler, **kwargs)
             auth_state = await user.get_auth_state() or {}
             refresh_token = auth_state.get("refresh_token")
             if refresh_token and self._expiring(auth_state):
@@ -172,5 +180,9 @@ class CheckinAuthenticator(GenericOAuthenticator):
                                   user.name, type(e).__name__)
                     return False
                 token_info.setdefault("refresh_token", refresh_token)
-                return await self._token_to_auth_model(token_info)
-        return await super().refresh_user(user, handler, **kwargs)
+                model = await self._token_to_auth_model(token_info)
+            else:
+                model = await super().refresh_user(user, handler, **kwargs)
+            if isinstance(model, dict) and model.get("auth_state"):
+                await user.save_auth_state(model["auth_state"])  # seen by the next refresh in line
+            return model
