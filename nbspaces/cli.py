@@ -68,6 +68,8 @@ def cmd_list(_: argparse.Namespace) -> None:
 
 def cmd_login(args: argparse.Namespace) -> None:
     space = _call("GET", f"spaces/{args.name}")
+    if not space["credential_fields"]:
+        raise CLIError(f"{space['name']} needs nothing from you: it uses your login, or no credentials")
     values = {}
     for field in space["credential_fields"]:
         prompt = f"{field['label']} for {space['name']}: "

@@ -13,7 +13,8 @@ name ``fs.onedatafs`` only when nothing else provides that name (see nbspaces/_f
 
 Arguments with no meaning over REST are accepted and have no effect: force_proxy_io and
 force_direct_io (REST always goes through the Oneprovider), metadata_cache_size,
-drop_dir_cache_after, log_level and cli_args. ``no_buffer=True`` turns off the 8 MiB
+drop_dir_cache_after, log_level and cli_args; space and space_id do not narrow the spaces
+shown (paths always start with the space's name, as with the native plugin). ``no_buffer=True`` turns off the 8 MiB
 buffers that otherwise group small reads and writes into large requests.
 """
 
@@ -57,11 +58,10 @@ class OnedataFS(OnedataRESTFS):  # type: ignore[misc]
     ):
         provider = host if port == 443 else f"{host}:{port}"
         verify = _verify(insecure)
-        only = [*(space or []), *(space_id or [])]
-        # Native OnedataFS shows the given spaces (all when none); REST shows one or all.
-        super().__init__(onezone_of(provider, verify, provider_timeout), token,
-                         space=only[0] if len(only) == 1 else None, preferred_oneproviders=[provider],
-                         verify_ssl=verify, timeout=provider_timeout)
+        # Paths start with the space's name ("/climate/file.csv"), as with the native plugin;
+        # space and space_id (which limit what the native plugin mounts) are accepted, not applied.
+        super().__init__(onezone_of(provider, verify, provider_timeout), token, space=None,
+                         preferred_oneproviders=[provider], verify_ssl=verify, timeout=provider_timeout)
         self._buffer = 0 if no_buffer else BLOCK
 
     def openbin(self, path: str, mode: str = "r", buffering: int = -1, **options: Any) -> Any:

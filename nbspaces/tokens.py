@@ -23,6 +23,7 @@ MAX_AGE = 30.0
 
 _lock = threading.Lock()
 _cache: tuple[float, dict[str, str]] | None = None
+_errors: dict[str, str] = {}
 
 
 class TokensUnavailable(Exception):
@@ -50,6 +51,15 @@ def fetch(environ: Mapping[str, str] | None = None, max_age: float = MAX_AGE) ->
             raise TokensUnavailable(f"the hub cannot be reached ({type(e).__name__})") from None
         state = model.get("auth_state") or {}
         tokens = {kind: state[key] for key, kind in LOGIN_TOKENS.items() if isinstance(state.get(key), str)}
+        errors = state.get("nbspaces_errors")
+        _errors.clear()
+        if isinstance(errors, dict):  # why the login gave no token (no secrets in these)
+            _errors.update({str(k): str(v) for k, v in errors.items()})
         if environ is None:
             _cache = (time.monotonic(), tokens)
         return dict(tokens)
+
+
+def last_errors() -> dict[str, str]:
+    """Why the last reading found no token for a service ({"onedata": "..."}), as the hub recorded."""
+    return dict(_errors)

@@ -143,6 +143,25 @@ class Hub:
     def put_text(self, name: str, path: str, text: str) -> requests.Response:
         return self.contents(name, "PUT", path, json={"type": "file", "format": "text", "content": text})
 
+    def server_pid(self, user: str) -> int:
+        """The process of this hub's server of ``user`` (its root_dir is under this hub's data_dir:
+        other hubs running on the machine may have a user of the same name)."""
+        home = f"--ServerApp.root_dir={self.data_dir}/homes/"
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+                environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if any(a.startswith(home) for a in cmdline) and f"JUPYTERHUB_USER={user}".encode() in environ:
+                return int(pid)
+        raise AssertionError(f"no server process of {user} for this hub")
+
+    def server_env(self, user: str) -> dict[str, str]:
+        """The environment the server of ``user`` was started with, read from /proc."""
+        raw = Path(f"/proc/{self.server_pid(user)}/environ").read_bytes().decode(errors="replace")
+        return dict(item.split("=", 1) for item in raw.split("\0") if "=" in item)
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.terminate()

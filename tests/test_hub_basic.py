@@ -14,20 +14,6 @@ from nbspaces.plan import Plan
 from tests.realhub import Hub, plan_of, start_hub
 
 
-def server_environ(user: str) -> dict[str, str]:
-    """The environment of a user's running single-user server, read from /proc."""
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-            raw = Path(f"/proc/{pid}/environ").read_bytes()
-        except OSError:
-            continue
-        env = dict(item.split("=", 1) for item in raw.decode(errors="replace").split("\0") if "=" in item)
-        if b"singleuser" in cmdline and env.get("JUPYTERHUB_USER") == user:
-            return env
-    raise AssertionError(f"no server process of {user}")
-
-
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Hub, Path]]:
     root = tmp_path_factory.mktemp("basic")
@@ -243,7 +229,7 @@ def test_spaces_api_and_environment(site: tuple[Hub, Path]) -> None:
     assert spaces["home"]["quota_bytes"] == 20 * 2**30 and spaces["home"]["used_bytes"] >= 0
     assert spaces["datasets"]["read_only"] is True and spaces["climate-data"]["read_only"] is False
     assert {s["status"] for s in spaces.values()} == {"mounted"}
-    env = server_environ("carol")
+    env = hub.server_env("carol")
     assert env["ONEPROVIDER_HOST"] == "provider.datahub.example"
     assert "ONECLIENT_ACCESS_TOKEN" not in env  # carol's auth_state holds no Onedata token
     plan = Plan.from_json(env["NBSPACES_PLAN"])

@@ -103,18 +103,6 @@ def site(user_env: Path, dav: DavServer, standard_dev_fuse: None) -> Iterator[tu
             hub.stop()
 
 
-def server_pid(user: str) -> int:
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if b"singleuser" in cmdline and f"JUPYTERHUB_USER={user}".encode() in environ:
-            return int(pid)
-    raise AssertionError(f"no server process of {user}")
-
-
 def status(pid: int) -> dict[str, list[str]]:
     lines = Path(f"/proc/{pid}/status").read_text().splitlines()
     return {k: v.split() for k, _, v in (line.partition(":") for line in lines)}
@@ -126,7 +114,7 @@ def uid_of(pid: int) -> int:
 
 def in_server(hub: Hub, user: str, script: str) -> subprocess.CompletedProcess[str]:
     """Run a shell script as the user's server runs: its mount namespace, uid, groups and umask."""
-    pid = server_pid(user)
+    pid = hub.server_pid(user)
     st = status(pid)
     uid, gid, groups = st["Uid"][0], st["Gid"][0], ",".join(st.get("Groups", []))
     home = hub.data_dir / "homes" / user
@@ -146,7 +134,7 @@ def test_each_server_runs_as_its_own_account(site: tuple[Hub, Path]) -> None:
     hub, _ = site
     hub.spawn("erin")
     hub.spawn("frank")
-    uids = {uid_of(server_pid("erin")), uid_of(server_pid("frank"))}
+    uids = {uid_of(hub.server_pid("erin")), uid_of(hub.server_pid("frank"))}
     assert 0 not in uids and len(uids) == 2
     # Inside its namespace the account has a name (tools like fusermount3, pip, git need one);
     # the host's /etc/passwd is untouched.

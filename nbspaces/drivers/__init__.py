@@ -19,7 +19,11 @@ def driver_class(kind: str) -> type[Driver]:
         module, _, cls = KINDS[kind].partition(":")
     except KeyError:
         raise DriverError(Problem.INVALID, f"unknown kind {kind!r}; known kinds: {', '.join(sorted(KINDS))}") from None
-    return getattr(importlib.import_module(module), cls)  # type: ignore[no-any-return]
+    try:
+        return getattr(importlib.import_module(module), cls)  # type: ignore[no-any-return]
+    except ImportError as e:
+        raise DriverError(Problem.INVALID, f"{kind} spaces need the package {e.name or e}: install "
+                                           f"nbspaces[{kind}] in this environment") from None
 
 
 __all__ = ["KINDS", "Driver", "DriverError", "Entry", "Problem", "Usage", "clean_path", "driver_class"]

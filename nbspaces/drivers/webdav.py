@@ -1,15 +1,25 @@
 """WebDAV spaces: B2DROP (Nextcloud) and any WebDAV server, on webdavclient3.
 
-A listing is one PROPFIND (Depth: 1). Reads stream with Range. Writes stream the body
-(chunked transfer encoding) to a hidden temporary name beside the target and MOVE it into
-place when every byte arrived, so nothing partial ever carries the target's name.
+A listing is one PROPFIND (Depth: 1). Reads stream with Range. Writes never let anything
+partial carry the target's name, and check the stored size before they report success:
+
+- On Nextcloud (a URL with ``/remote.php/webdav`` or ``/remote.php/dav/files/<user>``) a write
+  uses Nextcloud's chunked upload v2: MKCOL ``/remote.php/dav/uploads/<user>/<id>``, PUT the
+  chunks ``00001``, ``00002``... (``chunk_mib`` MiB each, the last one shorter, each with a
+  Content-Length), then MOVE ``<id>/.file`` onto the target, which Nextcloud assembles in place.
+  Only one chunk is ever held in memory. A single streamed PUT is what Nextcloud behind php-fpm
+  stores as an empty file (nextcloud/server#7995, #21315), and big single PUTs meet PHP's limits.
+- Elsewhere a write streams the body (chunked transfer encoding when the size is unknown) to a
+  hidden temporary name beside the target and MOVEs it into place when every byte arrived.
 """
 
 from __future__ import annotations
 
 import contextlib
 import email.utils
+import math
 import posixpath
+import re
 import secrets
 from collections.abc import Iterable, Iterator
 from datetime import datetime
@@ -22,6 +32,14 @@ from webdav3.client import Client, WebDavXmlUtils
 from .base import Driver, DriverError, Entry, Problem, Usage
 
 READ_PIECE = 256 * 1024
+MIB = 1024 * 1024
+# Nextcloud's chunking v2: chunks are named 1..10000 and, but for the last, hold 5 MB..5 GB.
+CHUNK_MIB_DEFAULT, CHUNK_MIB_MIN, CHUNK_MIB_MAX = 10, 5, 1024
+MAX_CHUNKS = 10_000
+MAX_CHUNK = 5 * 1024 * MIB
+# The space's root on a Nextcloud: [prefix]/remote.php/webdav[/folder] (the legacy endpoint, as
+# the login) or [prefix]/remote.php/dav/files/<user>[/folder].
+_NEXTCLOUD_ROOT = re.compile(r"^(?P<prefix>.*?)/remote\.php/(?:webdav|dav/files/(?P<user>[^/]+))(?P<folder>/.*)?$")
 _PROPFIND = (
     b'<?xml version="1.0" encoding="utf-8"?><d:propfind xmlns:d="DAV:"><d:prop>'
     b"<d:resourcetype/><d:getcontentlength/><d:getlastmodified/><d:getetag/><d:getcontenttype/>"
@@ -65,11 +83,33 @@ class _SizedBody(_Body):
         return self._size
 
 
+def _rechunk(chunks: Iterable[bytes], size: int) -> Iterator[list[memoryview]]:
+    """The pieces regrouped as chunks of exactly ``size`` bytes, the last one shorter.
+
+    Each chunk is a list of views into the pieces (no copies); the caller empties it once sent, so
+    about one chunk is alive at a time. No data at all is one empty chunk.
+    """
+    pending: list[memoryview] = []
+    have, sent_any = 0, False
+    for piece in chunks:
+        # A caller may reuse a mutable buffer: keep a private copy of anything but bytes.
+        view = memoryview(piece if isinstance(piece, bytes) else bytes(piece)).cast("B")
+        while len(view):
+            take = min(len(view), size - have)
+            pending.append(view[:take])
+            view, have = view[take:], have + take
+            if have == size:
+                yield pending
+                pending, have, sent_any = [], 0, True
+    if have or not sent_any:
+        yield pending
+
+
 class WebDAVDriver(Driver):
     kind = "webdav"
     credential_fields = {"username": "User name", "password": "Password"}
     secret_fields = frozenset({"password"})
-    setting_fields = ("url", "label", "verify_tls")
+    setting_fields = ("url", "label", "verify_tls", "chunk_mib")
 
     def __init__(self, settings: dict[str, Any], credentials: dict[str, str] | None):
         super().__init__(settings, credentials)
@@ -81,6 +121,13 @@ class WebDAVDriver(Driver):
             raise DriverError(Problem.INVALID, "put the user name and password in the credentials, not in the URL")
         if not isinstance(settings.get("verify_tls", True), bool):
             raise DriverError(Problem.INVALID, "verify_tls must be true or false")
+        chunk_mib = settings.get("chunk_mib")
+        chunk_mib = CHUNK_MIB_DEFAULT if chunk_mib is None else chunk_mib
+        if isinstance(chunk_mib, bool) or not isinstance(chunk_mib, int) \
+                or not CHUNK_MIB_MIN <= chunk_mib <= CHUNK_MIB_MAX:
+            raise DriverError(Problem.INVALID, f"chunk_mib must be a whole number of MiB from {CHUNK_MIB_MIN} "
+                                               f"to {CHUNK_MIB_MAX} (Nextcloud's chunked upload needs at least 5)")
+        self.chunk_size = chunk_mib * MIB
         self.label = str(settings.get("label") or "The WebDAV server")
         self.host = f"{parts.scheme}://{parts.netloc}"
         self.root = parts.path.rstrip("/")
@@ -98,9 +145,13 @@ class WebDAVDriver(Driver):
 
     def _request(self, method: str, path: str, *, folder: bool = False, ok: tuple[int, ...] = (),
                  **kwargs: Any) -> requests.Response:
+        return self._send(method, self._url(path, folder), path, ok=ok, **kwargs)
+
+    def _send(self, method: str, url: str, path: str, *, ok: tuple[int, ...] = (),
+              timeout: tuple[float, float] = (10, 120), **kwargs: Any) -> requests.Response:
+        """One request to any URL on the server; ``path`` (in the space) names it in errors."""
         try:
-            r = self.session.request(method, self._url(path, folder), timeout=(10, 120),
-                                     verify=self.client.verify, **kwargs)
+            r = self.session.request(method, url, timeout=timeout, verify=self.client.verify, **kwargs)
         except requests.RequestException as e:
             reason = ("timed out" if isinstance(e, requests.Timeout) else
                       "connection refused" if isinstance(e, requests.ConnectionError) else type(e).__name__)
@@ -185,6 +236,93 @@ class WebDAVDriver(Driver):
             r.close()
 
     def write(self, path: str, chunks: Iterable[bytes], size: int | None = None) -> None:
+        nextcloud = self._nextcloud()
+        if nextcloud is not None:
+            self._write_chunked(path, chunks, size, *nextcloud)
+        else:
+            self._write_streamed(path, chunks, size)
+
+    def _nextcloud(self) -> tuple[str, str] | None:
+        """(files folder, uploads folder) as unquoted URL paths, when the space is on a Nextcloud.
+
+        The uploads folder is the user's: the one named in a ``/remote.php/dav/files/<user>`` URL
+        (Nextcloud's user id), else the login, as for the legacy ``/remote.php/webdav``.
+        """
+        match = _NEXTCLOUD_ROOT.match(self.root)
+        if match is None:
+            return None
+        user = match["user"] or self.credentials.get("username", "")
+        if not user or "/" in user:
+            return None
+        dav = f"{match['prefix']}/remote.php/dav"
+        return f"{dav}/files/{user}{(match['folder'] or '').rstrip('/')}", f"{dav}/uploads/{user}"
+
+    def _absolute(self, url_path: str) -> str:
+        return f"{self.host}{quote(url_path, safe='/')}"
+
+    def _upload_step(self, method: str, url: str, path: str, **kwargs: Any) -> requests.Response:
+        """A request of a chunked upload: refusals name the upload, not a file that is not there yet."""
+        r = self._send(method, url, path, ok=(400, 404, 405, 412, 423), **kwargs)
+        if r.status_code >= 400:
+            r.close()
+            raise DriverError(Problem.OTHER, f"{self.label} refused the upload of '{path}' ({method} answered "
+                                             f"{r.status_code}); try again")
+        return r
+
+    def _write_chunked(self, path: str, chunks: Iterable[bytes], size: int | None, files: str,
+                       uploads: str) -> None:
+        """Nextcloud's chunked upload v2; nothing is under ``path`` until the final MOVE assembles it."""
+        chunk_size = self.chunk_size
+        if size is not None:  # a big file takes bigger chunks, to stay within 10000
+            chunk_size = max(chunk_size, math.ceil(size / MAX_CHUNKS / MIB) * MIB)
+            if chunk_size > MAX_CHUNK:
+                raise DriverError(Problem.INVALID, f"'{path}' is too big for {self.label} ({size} bytes)")
+        target = self._absolute(f"{files}/{path}")
+        upload = self._absolute(f"{uploads}/nbspaces-{secrets.token_hex(16)}")
+        r = self._send("MKCOL", upload, path, ok=(404, 405, 501), headers={"Destination": target})
+        r.close()
+        if r.status_code in (404, 405, 501):
+            # No uploads folder for this login (a login that is not the user id, or not a Nextcloud):
+            # the streamed upload, whose size check still catches a server that keeps nothing.
+            self._write_streamed(path, chunks, size)
+            return
+        headers = {"Destination": target}
+        if size is not None:
+            headers["OC-Total-Length"] = str(size)
+        sent = 0
+        try:
+            for number, pieces in enumerate(_rechunk(chunks, chunk_size), start=1):
+                if number > MAX_CHUNKS:
+                    raise DriverError(Problem.INVALID, f"'{path}' needs more than {MAX_CHUNKS} chunks of "
+                                                       f"{chunk_size // MIB} MiB; raise the space's chunk_mib")
+                length = sum(len(p) for p in pieces)
+                # Content-Length always (never chunked transfer encoding); b"" is "Content-Length: 0".
+                body = _SizedBody(pieces, length) if length else b""
+                self._upload_step("PUT", f"{upload}/{number:05d}", path, data=body,
+                                  headers={**headers, "Content-Type": "application/octet-stream"}).close()
+                sent += length
+                pieces.clear()  # the request keeps its body: let the chunk go now
+            if size is not None and sent != size:
+                raise DriverError(Problem.OTHER, f"the upload of '{path}' ended after {sent} of its {size} bytes")
+            # Assembling takes the server a while for big files: wait for it.
+            self._upload_step("MOVE", f"{upload}/.file", path, timeout=(10, max(120, sent / (5 * MIB))),
+                              headers={"Destination": target, "OC-Total-Length": str(sent)}).close()
+        except BaseException:
+            # Nextcloud would drop the chunks after 24 hours; do not leave them to count in the quota.
+            with contextlib.suppress(DriverError):
+                self._send("DELETE", upload, path, ok=(404,)).close()
+            raise
+        self._check_stored(path, sent)
+
+    def _check_stored(self, path: str, sent: int) -> None:
+        stored = self.stat(path).size
+        if stored != sent:
+            with contextlib.suppress(DriverError):
+                self._request("DELETE", path, ok=(404,))
+            raise DriverError(Problem.OTHER, f"{self.label} kept {stored} of the {sent} bytes sent for '{path}'; "
+                                             "the upload failed, try again")
+
+    def _write_streamed(self, path: str, chunks: Iterable[bytes], size: int | None) -> None:
         folder, name = posixpath.split(path)
         temp = posixpath.join(folder, f".{name}.{secrets.token_hex(4)}.nbspaces-upload")
         # A known size goes as Content-Length; an unknown one as chunked transfer encoding.

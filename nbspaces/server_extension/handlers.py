@@ -53,8 +53,9 @@ class _Base(APIHandler):
             "mode": mount.space.mode, "read_only": mount.space.mode == "ro", "origin": mount.space.origin,
             "description": mount.space.description, "settings": public_settings(mount.space),
             "status": mount.status, "reason": mount.reason, "posix_reason": mount.posix_reason,
-            "credential_fields": [{"name": k, "label": v, "secret": k in cls.secret_fields}
-                                  for k, v in cls.credential_fields.items()],
+            # Spaces on login tokens ask the user for nothing.
+            "credential_fields": [] if cls.login_token else [
+                {"name": k, "label": v, "secret": k in cls.secret_fields} for k, v in cls.credential_fields.items()],
             "used_bytes": usage.used if usage else None, "quota_bytes": usage.total if usage else None,
             "posix": mount.posix,
         }

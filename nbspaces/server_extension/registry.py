@@ -73,6 +73,7 @@ class Registry:
         for space in load_user_spaces(self.home, plan):
             self.mounts.setdefault(space.name, Mount(space))
         self._locks: dict[str, asyncio.Lock] = {}
+        self.login_errors: dict[str, str] = {}  # why the login gave no token, per service
         # POSIX mounts where the admins allow them and this server can do them.
         self.posix_off = "your admins have not turned on folder mounts" if not plan.posix else unavailable_reason()
         self.posix = PosixMounts(home, self.log) if self.posix_off is None else None
@@ -126,6 +127,16 @@ class Registry:
 
     async def mount(self, name: str) -> Mount:
         mount = self.get(name)
+        try:
+            return await self._mount(mount)
+        except DriverError as e:
+            return await self._set(mount, "error", e.message)
+        except Exception as e:  # one space failing never leaves it mounting, nor touches the others
+            self.log.exception("nbspaces: mounting %s failed", name)
+            return await self._set(mount, "error", f"it could not be connected ({type(e).__name__}: {e})")
+
+    async def _mount(self, mount: Mount) -> Mount:
+        name = mount.space.name
         if await asyncio.to_thread(self.in_the_way, mount):
             return await self._set(mount, "error", f"a file or folder of yours named '{mount.space.mount}' is in "
                                                    "the way; rename it, then retry")
@@ -134,8 +145,10 @@ class Registry:
             if mount.login_token:
                 token = (await self._login_tokens()).get(mount.login_token)
                 if not token:
+                    why = self.login_errors.get(mount.login_token, "")
                     return await self._set(mount, "needs-credentials", f"your login gave no {mount.login_token} "
-                                           "token; log out and in again, or ask your admins")
+                                           f"token{f' ({why})' if why else ''}; log out and in again, "
+                                           "or ask your admins")
                 credentials = {"token": token}
             elif mount.needs_credentials:
                 try:
@@ -193,10 +206,12 @@ class Registry:
 
     async def _login_tokens(self) -> dict[str, str]:
         try:
-            return await asyncio.to_thread(tokens.fetch)
+            found = await asyncio.to_thread(tokens.fetch)
         except tokens.TokensUnavailable as e:
             self.log.warning("nbspaces: login tokens unavailable: %s", e)
             return {}
+        self.login_errors = tokens.last_errors()
+        return found
 
     async def use_login_tokens(self, fresh: dict[str, str]) -> None:
         """Hand newer login tokens to the spaces that use them, without a restart."""
@@ -243,6 +258,9 @@ class Registry:
 
     async def forget(self, name: str) -> Mount:
         mount = self.get(name)
+        if mount.login_token:
+            raise RegistryError(400, f"'{name}' uses your login's {mount.login_token} token; log out of the hub "
+                                     "to stop using it")
         async with self._lock(name):
             try:
                 await asyncio.to_thread(self._store_or_error().forget, name)

@@ -136,7 +136,9 @@ class CheckinAuthenticator(GenericOAuthenticator):
         if hasattr(state, "__await__"):
             state = await state
         if token_info.get("expires_in"):
-            state["expires_at"] = time.time() + float(token_info["expires_in"])
+            # Kept in the stored token response, so re-reading it later does not move expiry on.
+            token_info.setdefault("expires_at", time.time() + float(token_info["expires_in"]))
+            state["expires_at"] = token_info["expires_at"]
         errors: dict[str, str] = {}
         idp_token = token_info["access_token"]
         if self.onezone_url:
@@ -184,5 +186,13 @@ class CheckinAuthenticator(GenericOAuthenticator):
             else:
                 model = await super().refresh_user(user, handler, **kwargs)
             if isinstance(model, dict) and model.get("auth_state"):
-                await user.save_auth_state(model["auth_state"])  # seen by the next refresh in line
+                fresh = model["auth_state"]
+                # Onezone or D4Science down at this refresh: keep tokens that still work.
+                if "onedata_token" not in fresh and auth_state.get("onedata_token"):
+                    fresh["onedata_token"] = auth_state["onedata_token"]
+                    fresh["onedata_providers"] = auth_state.get("onedata_providers", [])
+                if "d4science_token" not in fresh and auth_state.get("d4science_expires_at", 0) > time.time():
+                    fresh["d4science_token"] = auth_state["d4science_token"]
+                    fresh["d4science_expires_at"] = auth_state["d4science_expires_at"]
+                await user.save_auth_state(fresh)  # seen by the next refresh in line
             return model
