@@ -63,6 +63,23 @@ def clean_path(path: str) -> str:
     return "/".join(parts)
 
 
+def window(pieces: Iterable[bytes], skip: int = 0, left: int | None = None) -> Iterator[bytes]:
+    """The pieces of a stream from byte ``skip`` on, ``left`` bytes at most (None: to the end).
+
+    For servers without Range (or that ignore it): the bytes before are read and dropped.
+    """
+    for piece in pieces:
+        if skip:
+            cut = min(skip, len(piece))
+            piece, skip = piece[cut:], skip - cut
+        if left is not None:
+            piece, left = piece[:left], left - min(left, len(piece))
+        if piece:
+            yield piece
+        if left == 0:
+            return
+
+
 def parent_and_name(path: str) -> tuple[str, str]:
     parent, name = posixpath.split(path)
     return parent, name

@@ -43,7 +43,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from .base import Driver, DriverError, Entry, Problem, Usage
+from .base import Driver, DriverError, Entry, Problem, Usage, window
 
 READ_PIECE = 256 * 1024
 SEND_PIECE = 1024 * 1024
@@ -309,16 +309,7 @@ class D4ScienceDriver(Driver):
 
     def _pieces(self, r: requests.Response, path: str, skip: int, left: int | None) -> Iterator[bytes]:
         try:
-            for piece in r.iter_content(READ_PIECE):
-                if skip:  # no Range in the API: the bytes before start are read and dropped
-                    cut = min(skip, len(piece))
-                    piece, skip = piece[cut:], skip - cut
-                if left is not None:
-                    piece, left = piece[:left], left - min(left, len(piece))
-                if piece:
-                    yield piece
-                if left == 0:
-                    break
+            yield from window(r.iter_content(READ_PIECE), skip, left)  # no Range in the API
         except requests.RequestException:
             raise DriverError(
                 Problem.UNAVAILABLE, f"{self.label} stopped sending '{path}'; try again later") from None

@@ -29,7 +29,7 @@ from urllib.parse import quote, unquote, urlsplit
 import requests
 from webdav3.client import Client, WebDavXmlUtils
 
-from .base import Driver, DriverError, Entry, Problem, Usage
+from .base import Driver, DriverError, Entry, Problem, Usage, window
 
 READ_PIECE = 256 * 1024
 MIB = 1024 * 1024
@@ -222,16 +222,7 @@ class WebDAVDriver(Driver):
         skip = start if r.status_code == 200 and start else 0  # the server ignored Range
         left = None if end is None else end - start + 1
         try:
-            for piece in r.iter_content(READ_PIECE):
-                if skip:
-                    cut = min(skip, len(piece))
-                    piece, skip = piece[cut:], skip - cut
-                if left is not None:
-                    piece, left = piece[:left], left - min(left, len(piece))
-                if piece:
-                    yield piece
-                if left == 0:
-                    break
+            yield from window(r.iter_content(READ_PIECE), skip, left)
         finally:
             r.close()
 
