@@ -69,6 +69,17 @@ def test_text_round_trip(hub: Hub, root: str) -> None:
     assert hub.contents("bea", "GET", f"{root}/a.txt").json()["content"] == "second\n"
 
 
+def test_content_hash_as_jupyterlab_asks_for_it(hub: Hub, root: str) -> None:
+    import hashlib
+
+    hub.put_text("bea", f"{root}/h.txt", "hash me\n")
+    for params in ({"hash": "1"}, {"hash": "1", "content": "0"}):
+        got = hub.contents("bea", "GET", f"{root}/h.txt", params=params)
+        assert got.status_code == 200, got.text
+        assert got.json()["hash"] == hashlib.sha256(b"hash me\n").hexdigest()
+        assert got.json()["hash_algorithm"] == "sha256"
+
+
 def test_binary_round_trip(hub: Hub, root: str) -> None:
     data = bytes(range(256)) * 10
     body = {"type": "file", "format": "base64", "content": base64.b64encode(data).decode()}

@@ -437,7 +437,7 @@ class SpacesContentsManager(AsyncLargeFileManager):
                   format: str | None = None, require_hash: bool = False) -> dict[str, Any]:
         path = path.strip("/")
         if (where := self.locate_remote(path)) and self.remote:
-            return await self.remote.get(*where, path, content, type, format, self)
+            return await self.remote.get(*where, path, content, type, format, self, require_hash)
         model = await super().get(path, content=content, type=type, format=format, require_hash=require_hash)
         if self.plan is not None:
             self._mark_read_only(model)

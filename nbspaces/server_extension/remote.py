@@ -184,7 +184,7 @@ class RemoteContents:
         return await self.call(mount, lambda d: b"".join(d.read(rel)))
 
     async def get(self, mount: Mount, rel: str, path: str, content: bool, type: str | None,
-                  format: str | None, cm: Any) -> dict[str, Any]:
+                  format: str | None, cm: Any, require_hash: bool = False) -> dict[str, Any]:
         if self.hidden(rel):
             raise HTTPError(404, f"'{path}' is hidden")
         entry = await self.entry(mount, rel)
@@ -193,16 +193,22 @@ class RemoteContents:
             raise HTTPError(400, f"'{path}' is not a directory")
         if type in ("file", "notebook") and entry.is_dir:
             raise HTTPError(400, f"'{path}' is a directory, not a {type}")
-        if not content:
-            return model
         if entry.is_dir:
+            if not content:
+                return model
             children = await self.list(mount, rel)
             model["format"] = "json"
             model["content"] = [self.model(mount, posixpath.join(path.strip("/"), e.name), e)
                                 for e in children if self.allow_hidden or not e.name.startswith(".")]
             return model
+        if not content and not require_hash:
+            return model
         data = await self.read_all(mount, rel)
         model["size"] = len(data)
+        if require_hash:  # JupyterLab asks for it when it opens a file, to notice changes
+            model.update(cm._get_hash(data))
+        if not content:
+            return model
         if type == "notebook" or (type is None and model["type"] == "notebook"):
             try:
                 nb = nbformat.reads(data.decode("utf-8"), as_version=4)
