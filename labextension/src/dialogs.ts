@@ -1,0 +1,298 @@
+/**
+ * Dialogs that stay open until the server accepts what they send: the credentials dialog and
+ * the "Add a space" form. A refusal is shown inside the dialog, in the server's words.
+ */
+
+import { Dialog } from '@jupyterlab/apputils';
+import { TranslationBundle } from '@jupyterlab/translation';
+import { Widget } from '@lumino/widgets';
+
+import { NewSpace, Space, validateNewSpace } from './model';
+
+/** A form body: its inputs, and a line for the server's message. */
+class FormBody extends Widget {
+  constructor() {
+    super({ node: document.createElement('form') });
+    this.addClass('nbs-Form');
+    this.node.setAttribute('novalidate', '');
+    // The dialog handles Enter; a native submit would reload the page.
+    this.node.addEventListener('submit', e => e.preventDefault());
+    this.message = document.createElement('p');
+    this.message.className = 'nbs-Form-message';
+    this.message.setAttribute('role', 'alert');
+    this.message.hidden = true;
+  }
+
+  addField(
+    label: string,
+    name: string,
+    options: { type?: string; secret?: boolean; placeholder?: string; value?: string; hint?: string } = {}
+  ): HTMLInputElement {
+    const id = `nbs-field-${FormBody._ids++}`;
+    const row = document.createElement('div');
+    row.className = 'nbs-Form-row';
+    const labelNode = document.createElement('label');
+    labelNode.htmlFor = id;
+    labelNode.textContent = label;
+    const input = document.createElement('input');
+    input.id = id;
+    input.name = name;
+    input.className = 'jp-mod-styled nbs-Form-input';
+    input.type = options.secret ? 'password' : (options.type ?? 'text');
+    input.required = true;
+    input.spellcheck = false;
+    input.autocomplete = options.secret ? 'new-password' : 'off';
+    if (options.placeholder) {
+      input.placeholder = options.placeholder;
+    }
+    if (options.value) {
+      input.value = options.value;
+    }
+    row.append(labelNode, input);
+    if (options.hint !== undefined) {
+      const hint = document.createElement('div');
+      hint.className = 'nbs-Form-hint';
+      hint.id = `${id}-hint`;
+      hint.textContent = options.hint;
+      input.setAttribute('aria-describedby', hint.id);
+      row.appendChild(hint);
+    }
+    this.node.appendChild(row);
+    this.inputs.push(input);
+    return input;
+  }
+
+  finish(): void {
+    this.node.appendChild(this.message);
+  }
+
+  showError(text: string): void {
+    this.message.textContent = text;
+    this.message.hidden = !text;
+  }
+
+  setBusy(busy: boolean): void {
+    for (const input of this.inputs) {
+      input.disabled = busy;
+    }
+    this.node.classList.toggle('nbs-mod-busy', busy);
+  }
+
+  values(): Record<string, string> {
+    const values: Record<string, string> = {};
+    for (const input of this.inputs) {
+      values[input.name] = input.value;
+    }
+    return values;
+  }
+
+  readonly inputs: HTMLInputElement[] = [];
+  readonly message: HTMLParagraphElement;
+  private static _ids = 0;
+}
+
+/**
+ * A dialog whose accept button runs `submit` first: it closes only when `submit` resolves;
+ * when it throws, the error is shown in the body and the dialog stays open.
+ */
+class SubmitDialog extends Dialog<Record<string, string>> {
+  constructor(
+    private _form: FormBody,
+    private _submit: (values: Record<string, string>) => Promise<void>,
+    options: Partial<Dialog.IOptions<Record<string, string>>>
+  ) {
+    super({ ...options, body: _form, focusNodeSelector: 'input' });
+    this.addClass('nbs-Dialog');
+    this._acceptIndex = (options.buttons ?? []).findIndex(b => b.accept);
+  }
+
+  resolve(index?: number): void {
+    const i = index ?? this._acceptIndex;
+    if (i !== this._acceptIndex || this._accepted) {
+      super.resolve(index);
+      return;
+    }
+    if (this._busy || this.node.querySelector(':invalid')) {
+      this.node.querySelector<HTMLInputElement>('input:invalid')?.focus();
+      return;
+    }
+    this._busy = true;
+    const values = this._form.values();
+    this._form.setBusy(true);
+    this._form.showError('');
+    const buttons = this.node.querySelectorAll<HTMLButtonElement>('.jp-Dialog-footer button');
+    buttons.forEach(b => (b.disabled = true));
+    this._submit(values).then(
+      () => {
+        this._accepted = true;
+        super.resolve(i);
+      },
+      (error: unknown) => {
+        this._busy = false;
+        this._form.setBusy(false);
+        buttons.forEach(b => (b.disabled = false));
+        this._form.showError(error instanceof Error ? error.message : String(error));
+        // Secrets are typed again, never kept in the form after a refusal.
+        for (const input of this._form.inputs) {
+          if (input.type === 'password') {
+            input.value = '';
+          }
+        }
+        (this._form.inputs.find(x => x.type === 'password') ?? this._form.inputs[0])?.focus();
+      }
+    );
+  }
+
+  private _acceptIndex: number;
+  private _busy = false;
+  private _accepted = false;
+}
+
+/** A link to where a service makes app passwords, when we know one. */
+function appPasswordLink(space: Space): string | null {
+  const url = String(space.settings?.url ?? '');
+  const label = String(space.settings?.label ?? space.name);
+  if (/b2drop/i.test(url) || /b2drop/i.test(label)) {
+    return 'https://b2drop.eudat.eu/settings/user/security';
+  }
+  return null;
+}
+
+/**
+ * Asks for exactly the space's credential fields and sends them; stays open with the server's
+ * message when they are refused. Secret fields are password inputs and never pre-filled.
+ * Resolves true when the credentials were accepted.
+ */
+export async function credentialsDialog(
+  space: Space,
+  trans: TranslationBundle,
+  send: (values: Record<string, string>) => Promise<unknown>
+): Promise<boolean> {
+  const form = new FormBody();
+  const label = String(space.settings?.label ?? space.name);
+  const intro = document.createElement('p');
+  intro.className = 'nbs-Form-intro';
+  intro.textContent = trans.__(
+    'Give your credentials for %1. They are tested with %1 before they are stored, encrypted, in your home; they are never shown again.',
+    label
+  );
+  form.node.appendChild(intro);
+  if (space.reason && space.status !== 'mounted') {
+    const reason = document.createElement('p');
+    reason.className = 'nbs-Form-reason';
+    reason.textContent = space.reason;
+    form.node.appendChild(reason);
+  }
+  const link = appPasswordLink(space);
+  for (const field of space.credential_fields) {
+    const fieldLabel = /b2drop/i.test(label) ? appLabel(field.name, field.label, trans) : field.label;
+    form.addField(fieldLabel, field.name, { secret: field.secret });
+  }
+  if (link) {
+    const p = document.createElement('p');
+    p.className = 'nbs-Form-hint';
+    const a = document.createElement('a');
+    a.href = link;
+    a.target = '_blank';
+    a.rel = 'noopener noreferrer';
+    a.textContent = trans.__('Create an app password in B2DROP (Settings, Security)');
+    p.appendChild(a);
+    form.node.appendChild(p);
+  }
+  form.finish();
+  const dialog = new SubmitDialog(form, async values => void (await send(values)), {
+    title: trans.__('Connect %1', label),
+    buttons: [Dialog.cancelButton({ label: trans.__('Cancel') }), Dialog.okButton({ label: trans.__('Connect') })]
+  });
+  const result = await dialog.launch();
+  dialog.dispose();
+  return result.button.accept;
+}
+
+function appLabel(name: string, label: string, trans: TranslationBundle): string {
+  if (name === 'username') {
+    return trans.__('App user name');
+  }
+  if (name === 'password') {
+    return trans.__('App password');
+  }
+  return label;
+}
+
+/**
+ * The "Add a space" form for the kinds users may add. WebDAV asks for a name and a URL, and the
+ * user name and password (optional: without them the space waits for credentials).
+ * Resolves true when the server added the space.
+ */
+export async function addSpaceDialog(
+  kinds: readonly string[],
+  existing: readonly Space[],
+  trans: TranslationBundle,
+  send: (space: NewSpace) => Promise<unknown>
+): Promise<boolean> {
+  const form = new FormBody();
+  const kind = kinds.includes('webdav') ? 'webdav' : kinds[0];
+  if (kind !== 'webdav') {
+    // Only WebDAV has a form yet; other kinds come with their drivers.
+    const p = document.createElement('p');
+    p.textContent = trans.__('Spaces of kind %1 cannot be added from here yet.', kind ?? '');
+    form.node.appendChild(p);
+  }
+  const name = form.addField(trans.__('Name'), 'name', {
+    placeholder: 'mydav',
+    hint: trans.__('Letters, digits, ".", "_" and "-"; it is also the folder in your home.')
+  });
+  const url = form.addField(trans.__('WebDAV URL'), 'url', {
+    type: 'url',
+    placeholder: 'https://dav.example.org/remote.php/webdav'
+  });
+  const user = form.addField(trans.__('User name'), 'username', {});
+  const password = form.addField(trans.__('Password'), 'password', { secret: true });
+  user.required = false;
+  password.required = false;
+  form.finish();
+  const messages = {
+    name: {
+      empty: trans.__('Please give a name.'),
+      invalid: trans.__('Use letters, digits, ".", "_" and "-" only, at most 64, starting with a letter or digit.'),
+      reserved: trans.__('This name is reserved; please choose another.'),
+      taken: trans.__('There is already a space or folder of that name.')
+    },
+    url: {
+      empty: trans.__('Please give the WebDAV URL.'),
+      invalid: trans.__('Give an http:// or https:// address.'),
+      credentials: trans.__('Leave the user name and password out of the URL; give them below.')
+    }
+  };
+  const check = () => {
+    const problems = validateNewSpace(name.value, url.value, [...existing]);
+    name.setCustomValidity(name.value && problems.name ? messages.name[problems.name] : '');
+    url.setCustomValidity(url.value && problems.url ? messages.url[problems.url] : '');
+    const both = !!user.value !== !!password.value;
+    password.setCustomValidity(both ? trans.__('Give both the user name and the password, or neither.') : '');
+    const shown = [name, url, password].map(i => i.validationMessage).filter(m => m && m.length);
+    form.showError(shown.length ? shown[0] : '');
+  };
+  form.node.addEventListener('input', check);
+  const dialog = new SubmitDialog(
+    form,
+    async values => {
+      const body: NewSpace = {
+        name: values.name.trim(),
+        kind: 'webdav',
+        settings: { url: values.url.trim(), label: values.name.trim() }
+      };
+      if (values.username && values.password) {
+        body.credentials = { username: values.username, password: values.password };
+      }
+      await send(body);
+    },
+    {
+      title: trans.__('Add a space'),
+      buttons: [Dialog.cancelButton({ label: trans.__('Cancel') }), Dialog.okButton({ label: trans.__('Add') })]
+    }
+  );
+  const result = await dialog.launch();
+  dialog.dispose();
+  return result.button.accept;
+}

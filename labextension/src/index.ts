@@ -1,0 +1,164 @@
+/**
+ * nbspaces JupyterLab extension: the Data panel, its status bar item and commands.
+ */
+
+import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
+import { Dialog, ICommandPalette, Notification, showDialog } from '@jupyterlab/apputils';
+import { URLExt } from '@jupyterlab/coreutils';
+import { ServerConnection } from '@jupyterlab/services';
+import { ISettingRegistry } from '@jupyterlab/settingregistry';
+import { IStatusBar } from '@jupyterlab/statusbar';
+import { ITranslator, nullTranslator } from '@jupyterlab/translation';
+
+import { addSpaceDialog, credentialsDialog } from './dialogs';
+import { dataIcon } from './icons';
+import { ApiError, browserPath, Requester, Space, SpacesModel } from './model';
+import { DataPanel, DataStatus } from './panel';
+
+const PLUGIN_ID = 'nbspaces:plugin';
+
+namespace CommandIDs {
+  export const open = 'nbspaces:open-data-panel';
+  export const refresh = 'nbspaces:refresh';
+  export const add = 'nbspaces:add-space';
+}
+
+/** Requests to the server's nbspaces API through ServerConnection (it adds the XSRF header). */
+function requester(settings: ServerConnection.ISettings): Requester {
+  return (path, init) =>
+    ServerConnection.makeRequest(
+      URLExt.join(settings.baseUrl, 'nbspaces/api', path),
+      { method: init.method, body: init.body, headers: init.body ? { 'Content-Type': 'application/json' } : {} },
+      settings
+    );
+}
+
+const plugin: JupyterFrontEndPlugin<void> = {
+  id: PLUGIN_ID,
+  description: 'The Data panel: every space of the user, its status and quota, credentials.',
+  autoStart: true,
+  optional: [ITranslator, ICommandPalette, IStatusBar, ILayoutRestorer, ISettingRegistry],
+  activate: (
+    app: JupyterFrontEnd,
+    translator: ITranslator | null,
+    palette: ICommandPalette | null,
+    statusBar: IStatusBar | null,
+    restorer: ILayoutRestorer | null,
+    settingRegistry: ISettingRegistry | null
+  ) => {
+    const trans = (translator ?? nullTranslator).load('nbspaces');
+    const model = new SpacesModel({ request: requester(app.serviceManager.serverSettings) });
+
+    const run = async (what: Promise<Space | void>, failure: string) => {
+      try {
+        await what;
+      } catch (e) {
+        Notification.error(`${failure}: ${e instanceof ApiError || e instanceof Error ? e.message : String(e)}`, {
+          autoClose: 8000
+        });
+      }
+    };
+
+    const confirm = async (title: string, body: string, label: string) => {
+      const result = await showDialog({
+        title,
+        body,
+        buttons: [Dialog.cancelButton({ label: trans.__('Cancel') }), Dialog.warnButton({ label })]
+      });
+      return result.button.accept;
+    };
+
+    const addSpace = async () => {
+      if (!model.userKinds.length) {
+        await showDialog({
+          title: trans.__('Add a space'),
+          body: trans.__('Your admins do not let users add spaces on this server.'),
+          buttons: [Dialog.okButton({ label: trans.__('OK') })]
+        });
+        return;
+      }
+      await addSpaceDialog(model.userKinds, model.spaces, trans, body => model.addSpace(body));
+    };
+
+    const panel = new DataPanel(model, trans, {
+      open: space => {
+        void app.commands.execute('filebrowser:go-to-path', { path: browserPath(space) });
+      },
+      connect: space => {
+        void credentialsDialog(space, trans, values => model.setCredentials(space.name, values));
+      },
+      retry: space => void run(model.retry(space.name), trans.__('Retry of %1 failed', space.name)),
+      mount: space => void run(model.mount(space.name), trans.__('Connecting %1 failed', space.name)),
+      disconnect: space => void run(model.unmount(space.name), trans.__('Disconnecting %1 failed', space.name)),
+      forget: async space => {
+        const ok = await confirm(
+          trans.__('Forget the credentials of %1?', space.name),
+          trans.__('The stored credentials are deleted and %1 is disconnected. Your files on the service are not touched.', space.name),
+          trans.__('Forget')
+        );
+        if (ok) {
+          await run(model.forgetCredentials(space.name), trans.__('Forgetting the credentials of %1 failed', space.name));
+        }
+      },
+      remove: async space => {
+        const ok = await confirm(
+          trans.__('Remove %1?', space.name),
+          trans.__('%1 is disconnected and removed from your spaces, with its stored credentials. Your files on the service are not touched.', space.name),
+          trans.__('Remove')
+        );
+        if (ok) {
+          await run(model.removeSpace(space.name), trans.__('Removing %1 failed', space.name));
+        }
+      },
+      add: () => void addSpace(),
+      refresh: () => void model.refresh()
+    });
+    panel.title.caption = trans.__('Data');
+    app.shell.add(panel, 'left', { rank: 150, type: 'Data' });
+    restorer?.add(panel, 'nbspaces-data-panel');
+
+    app.commands.addCommand(CommandIDs.open, {
+      label: trans.__('Show the Data Panel'),
+      caption: trans.__('Every space: where your data is, and whether it is reachable'),
+      icon: dataIcon,
+      execute: () => app.shell.activateById(panel.id)
+    });
+    app.commands.addCommand(CommandIDs.refresh, {
+      label: trans.__('Refresh the Data Panel'),
+      execute: () => model.refresh()
+    });
+    app.commands.addCommand(CommandIDs.add, {
+      label: trans.__('Add a Space…'),
+      isEnabled: () => model.userKinds.length > 0,
+      execute: () => addSpace()
+    });
+    if (palette) {
+      const category = trans.__('Data');
+      for (const command of [CommandIDs.open, CommandIDs.refresh, CommandIDs.add]) {
+        palette.addItem({ command, category });
+      }
+    }
+
+    if (statusBar) {
+      const item = new DataStatus(model, trans, () => app.shell.activateById(panel.id));
+      statusBar.registerStatusItem('nbspaces:status', { item, align: 'left', rank: 4 });
+    }
+
+    if (settingRegistry) {
+      void settingRegistry
+        .load(PLUGIN_ID)
+        .then(settings => {
+          const apply = () => {
+            model.interval = 1000 * ((settings.get('refreshInterval').composite as number) ?? 10);
+          };
+          apply();
+          settings.changed.connect(apply);
+        })
+        .catch(reason => console.warn('nbspaces: settings not loaded', reason));
+    }
+
+    model.start();
+  }
+};
+
+export default plugin;

@@ -1,0 +1,326 @@
+import { describe, expect, it } from 'vitest';
+
+import {
+  ApiError,
+  formatBytes,
+  needsAttention,
+  ResponseLike,
+  Space,
+  SpacesModel,
+  Timers,
+  usage,
+  validateNewSpace
+} from '../src/model';
+
+function space(over: Partial<Space>): Space {
+  return {
+    name: 'b2drop',
+    kind: 'webdav',
+    mount: 'b2drop',
+    mode: 'rw',
+    read_only: false,
+    origin: 'catalog',
+    description: '',
+    status: 'needs-credentials',
+    reason: '',
+    posix: false,
+    posix_reason: '',
+    credential_fields: [
+      { name: 'username', label: 'User name', secret: false },
+      { name: 'password', label: 'Password', secret: true }
+    ],
+    used_bytes: null,
+    quota_bytes: null,
+    settings: { url: 'http://dav', label: 'B2DROP' },
+    ...over
+  };
+}
+
+const HOME = space({
+  name: 'home',
+  kind: 'home',
+  mount: '',
+  status: 'mounted',
+  posix: true,
+  credential_fields: [],
+  used_bytes: 3435973837,
+  quota_bytes: 20 * 2 ** 30
+});
+
+function reply(status: number, body: unknown): ResponseLike {
+  return {
+    status,
+    ok: status >= 200 && status < 300,
+    text: async () => (body === undefined ? '' : JSON.stringify(body))
+  };
+}
+
+/** A fake server: answers by "METHOD path"; records every request. */
+class FakeServer {
+  calls: { method: string; path: string; body?: unknown }[] = [];
+  spaces: Space[] = [HOME, space({})];
+  handlers: Record<string, (body: unknown) => ResponseLike | Promise<ResponseLike>> = {};
+  request = async (path: string, init: { method: string; body?: string }): Promise<ResponseLike> => {
+    const body = init.body === undefined ? undefined : JSON.parse(init.body);
+    this.calls.push({ method: init.method, path, body });
+    const handler = this.handlers[`${init.method} ${path}`];
+    if (handler) {
+      return handler(body);
+    }
+    if (init.method === 'GET' && path === 'spaces') {
+      return reply(200, { isolation: 'basic', user_kinds: ['webdav'], spaces: this.spaces });
+    }
+    return reply(404, { message: `There is no space named 'x'`, reason: null });
+  };
+  count(method: string, path: string): number {
+    return this.calls.filter(c => c.method === method && c.path === path).length;
+  }
+}
+
+class FakeTimers implements Timers {
+  queue: { fn: () => void; ms: number; id: number }[] = [];
+  next = 1;
+  setTimeout(fn: () => void, ms: number): unknown {
+    const id = this.next++;
+    this.queue.push({ fn, ms, id });
+    return id;
+  }
+  clearTimeout(handle: unknown): void {
+    this.queue = this.queue.filter(t => t.id !== handle);
+  }
+  fire(): number {
+    const t = this.queue.shift();
+    if (!t) {
+      throw new Error('no timer');
+    }
+    t.fn();
+    return t.ms;
+  }
+}
+
+const flush = () => new Promise(resolve => setTimeout(resolve, 0));
+
+describe('formatting', () => {
+  it('writes sizes in binary units as the server does', () => {
+    expect(formatBytes(0)).toBe('0 B');
+    expect(formatBytes(1023)).toBe('1023 B');
+    expect(formatBytes(1024)).toBe('1 KiB');
+    expect(formatBytes(3435973837)).toBe('3.2 GiB');
+    expect(formatBytes(20 * 2 ** 30)).toBe('20 GiB');
+    expect(formatBytes(3 * 2 ** 40)).toBe('3 TiB');
+  });
+
+  it('has usage only when both numbers are known', () => {
+    expect(usage(HOME)).toEqual({ used: 3435973837, total: 20 * 2 ** 30, fraction: 3435973837 / (20 * 2 ** 30) });
+    expect(usage(space({}))).toBeNull();
+    expect(usage(space({ used_bytes: 5, quota_bytes: 0 }))).toBeNull();
+    expect(usage(space({ used_bytes: 50, quota_bytes: 10 }))?.fraction).toBe(1);
+  });
+
+  it('counts errors and missing credentials as needing attention, not a disconnect', () => {
+    expect(needsAttention(space({ status: 'error' }))).toBe(true);
+    expect(needsAttention(space({ status: 'needs-credentials' }))).toBe(true);
+    expect(needsAttention(space({ status: 'unmounted' }))).toBe(false);
+    expect(needsAttention(space({ status: 'mounting' }))).toBe(false);
+    expect(needsAttention(HOME)).toBe(false);
+  });
+});
+
+describe('validateNewSpace', () => {
+  const existing = [HOME, space({})];
+  it('accepts a good name and URL', () => {
+    expect(validateNewSpace('mydav', 'https://dav.example.org/remote.php/webdav', existing)).toEqual({});
+  });
+  it('refuses bad names', () => {
+    expect(validateNewSpace('', 'https://x', existing).name).toBe('empty');
+    expect(validateNewSpace('a/b', 'https://x', existing).name).toBe('invalid');
+    expect(validateNewSpace('.hidden', 'https://x', existing).name).toBe('invalid');
+    expect(validateNewSpace('x'.repeat(65), 'https://x', existing).name).toBe('invalid');
+    expect(validateNewSpace('home', 'https://x', existing).name).toBe('reserved');
+    expect(validateNewSpace('b2drop', 'https://x', existing).name).toBe('taken');
+  });
+  it('refuses bad URLs and URLs with credentials', () => {
+    expect(validateNewSpace('a', '', existing).url).toBe('empty');
+    expect(validateNewSpace('a', 'dav.example.org', existing).url).toBe('invalid');
+    expect(validateNewSpace('a', 'ftp://dav.example.org', existing).url).toBe('invalid');
+    expect(validateNewSpace('a', 'https://ada:pw@dav.example.org', existing).url).toBe('credentials');
+  });
+});
+
+describe('SpacesModel', () => {
+  it('loads the list and tells listeners', async () => {
+    const server = new FakeServer();
+    const model = new SpacesModel({ request: server.request, timers: new FakeTimers() });
+    let changes = 0;
+    model.onChange(() => changes++);
+    expect(model.loaded).toBe(false);
+    await model.refresh();
+    expect(model.loaded).toBe(true);
+    expect(model.spaces.map(s => s.name)).toEqual(['home', 'b2drop']);
+    expect(model.userKinds).toEqual(['webdav']);
+    expect(model.isolation).toBe('basic');
+    expect(model.summary).toEqual({ total: 2, attention: 1 });
+    expect(changes).toBeGreaterThan(0);
+  });
+
+  it('polls every 10 s, and every 2 s while a space is mounting', async () => {
+    const server = new FakeServer();
+    const timers = new FakeTimers();
+    const model = new SpacesModel({ request: server.request, timers });
+    model.start();
+    await flush();
+    expect(server.count('GET', 'spaces')).toBe(1);
+    expect(timers.queue.map(t => t.ms)).toEqual([10_000]);
+    server.spaces = [HOME, space({ status: 'mounting' })];
+    timers.fire();
+    await flush();
+    expect(server.count('GET', 'spaces')).toBe(2);
+    expect(timers.queue.map(t => t.ms)).toEqual([2_000]);
+    model.stop();
+    expect(timers.queue).toEqual([]);
+  });
+
+  it('keeps the last known state when a refresh fails, and says why', async () => {
+    const server = new FakeServer();
+    const model = new SpacesModel({ request: server.request, timers: new FakeTimers() });
+    await model.refresh();
+    server.handlers['GET spaces'] = () => reply(500, { message: 'Unhandled error', reason: null });
+    await model.refresh();
+    expect(model.error).toBe('Unhandled error');
+    expect(model.spaces.length).toBe(2);
+    server.handlers['GET spaces'] = () => Promise.reject(new TypeError('Failed to fetch'));
+    await model.refresh();
+    expect(model.error).toBe('Failed to fetch');
+    delete server.handlers['GET spaces'];
+    await model.refresh();
+    expect(model.error).toBe('');
+  });
+
+  it('joins a refresh already under way and asks once more after it', async () => {
+    const server = new FakeServer();
+    let release: () => void = () => {};
+    const gate = new Promise<void>(resolve => (release = resolve));
+    server.handlers['GET spaces'] = async () => {
+      await gate;
+      return reply(200, { isolation: 'basic', user_kinds: [], spaces: server.spaces });
+    };
+    const model = new SpacesModel({ request: server.request, timers: new FakeTimers() });
+    const a = model.refresh();
+    const b = model.refresh();
+    const c = model.refresh();
+    expect(a).toBe(b);
+    expect(b).toBe(c);
+    expect(server.count('GET', 'spaces')).toBe(1);
+    release();
+    await a;
+    await flush();
+    expect(server.count('GET', 'spaces')).toBe(2);
+  });
+
+  it('sends credentials, shows the space as answered, marks it busy meanwhile, and refreshes', async () => {
+    const server = new FakeServer();
+    server.handlers['PUT spaces/b2drop/credentials'] = () => reply(200, space({ status: 'mounted' }));
+    const model = new SpacesModel({ request: server.request, timers: new FakeTimers() });
+    await model.refresh();
+    const pending = model.setCredentials('b2drop', { username: 'ada', password: 'pw' });
+    expect(model.isBusy('b2drop')).toBe(true);
+    const answer = await pending;
+    expect(answer.status).toBe('mounted');
+    expect(model.isBusy('b2drop')).toBe(false);
+    expect(model.spaces.find(s => s.name === 'b2drop')?.status).toBe('mounted');
+    expect(server.calls.find(c => c.method === 'PUT')?.body).toEqual({ username: 'ada', password: 'pw' });
+    await flush();
+    expect(server.count('GET', 'spaces')).toBe(2);
+  });
+
+  it("throws the server's message when credentials are refused, and keeps the status", async () => {
+    const server = new FakeServer();
+    server.handlers['PUT spaces/b2drop/credentials'] = () =>
+      reply(400, { message: 'B2DROP refused the user name or app password', reason: null });
+    const model = new SpacesModel({ request: server.request, timers: new FakeTimers() });
+    await model.refresh();
+    const failure = await model.setCredentials('b2drop', { username: 'ada', password: 'no' }).catch(e => e);
+    expect(failure).toBeInstanceOf(ApiError);
+    expect(failure.status).toBe(400);
+    expect(failure.message).toBe('B2DROP refused the user name or app password');
+    expect(model.spaces.find(s => s.name === 'b2drop')?.status).toBe('needs-credentials');
+    expect(model.isBusy('b2drop')).toBe(false);
+  });
+
+  it('uses a status code when the error body is not JSON', async () => {
+    const server = new FakeServer();
+    server.handlers['POST spaces/b2drop/retry'] = () => ({ status: 502, ok: false, text: async () => '<html>' });
+    const model = new SpacesModel({ request: server.request, timers: new FakeTimers() });
+    const failure = await model.retry('b2drop').catch(e => e);
+    expect(failure.message).toBe('502');
+  });
+
+  it('connects, disconnects, retries and forgets through the right endpoints', async () => {
+    const server = new FakeServer();
+    server.handlers['POST spaces/b2drop/mount'] = () => reply(200, space({ status: 'mounted' }));
+    server.handlers['POST spaces/b2drop/unmount'] = () =>
+      reply(200, space({ status: 'unmounted', reason: 'disconnected by you' }));
+    server.handlers['POST spaces/b2drop/retry'] = () =>
+      reply(200, space({ status: 'error', reason: 'B2DROP cannot be reached' }));
+    server.handlers['DELETE spaces/b2drop/credentials'] = () => reply(200, space({ status: 'needs-credentials' }));
+    const model = new SpacesModel({ request: server.request, timers: new FakeTimers() });
+    await model.refresh();
+    expect((await model.mount('b2drop')).status).toBe('mounted');
+    expect((await model.unmount('b2drop')).reason).toBe('disconnected by you');
+    expect((await model.retry('b2drop')).status).toBe('error');
+    expect(model.summary.attention).toBe(1);
+    expect((await model.forgetCredentials('b2drop')).status).toBe('needs-credentials');
+  });
+
+  it('adds and removes a space of the user', async () => {
+    const server = new FakeServer();
+    const mine = space({ name: 'mydav', mount: 'mydav', origin: 'user', status: 'mounted' });
+    server.handlers['POST spaces'] = () => reply(201, mine);
+    server.handlers['DELETE spaces/mydav'] = () => ({ status: 204, ok: true, text: async () => '' });
+    const model = new SpacesModel({ request: server.request, timers: new FakeTimers() });
+    await model.refresh();
+    const added = await model.addSpace({
+      name: 'mydav',
+      kind: 'webdav',
+      settings: { url: 'http://dav' },
+      credentials: { username: 'a', password: 'b' }
+    });
+    expect(added.origin).toBe('user');
+    expect(model.spaces.map(s => s.name)).toContain('mydav');
+    await model.removeSpace('mydav');
+    expect(model.spaces.map(s => s.name)).not.toContain('mydav');
+    server.handlers['POST spaces'] = () => reply(409, { message: "There is already a space named 'mydav'", reason: null });
+    const failure = await model.addSpace({ name: 'mydav', kind: 'webdav', settings: {} }).catch(e => e);
+    expect(failure.status).toBe(409);
+    expect(failure.message).toBe("There is already a space named 'mydav'");
+  });
+
+  it('never sends anything but what it was given (no stored secret is echoed)', async () => {
+    const server = new FakeServer();
+    const model = new SpacesModel({ request: server.request, timers: new FakeTimers() });
+    await model.refresh();
+    await model.forgetCredentials('b2drop').catch(() => undefined);
+    expect(server.calls.filter(c => c.body !== undefined)).toEqual([]);
+  });
+
+  it('a listener that throws does not stop the others', async () => {
+    const server = new FakeServer();
+    const model = new SpacesModel({ request: server.request, timers: new FakeTimers() });
+    let seen = 0;
+    const original = console.error;
+    console.error = () => undefined;
+    try {
+      model.onChange(() => {
+        throw new Error('boom');
+      });
+      const off = model.onChange(() => seen++);
+      await model.refresh();
+      expect(seen).toBe(1);
+      off();
+      await model.refresh();
+      expect(seen).toBe(1);
+    } finally {
+      console.error = original;
+    }
+  });
+});
