@@ -63,6 +63,15 @@ def clean_path(path: str) -> str:
     return "/".join(parts)
 
 
+def unreachable(label: str, host: str, error: Exception) -> DriverError:
+    """A service that did not answer, in the user's terms (for drivers on requests)."""
+    import requests
+
+    reason = ("timed out" if isinstance(error, requests.Timeout) else
+              "connection refused" if isinstance(error, requests.ConnectionError) else type(error).__name__)
+    return DriverError(Problem.UNAVAILABLE, f"{label} cannot be reached at {host} ({reason}); try again later")
+
+
 def window(pieces: Iterable[bytes], skip: int = 0, left: int | None = None) -> Iterator[bytes]:
     """The pieces of a stream from byte ``skip`` on, ``left`` bytes at most (None: to the end).
 

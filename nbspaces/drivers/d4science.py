@@ -43,7 +43,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from .base import Driver, DriverError, Entry, Problem, Usage, window
+from .base import Driver, DriverError, Entry, Problem, Usage, unreachable, window
 
 READ_PIECE = 256 * 1024
 SEND_PIECE = 1024 * 1024
@@ -165,11 +165,7 @@ class D4ScienceDriver(Driver):
             r = self.session.request(method, self.url + endpoint, headers=headers, timeout=(10, 300),
                                      verify=self.verify, **kwargs)
         except requests.RequestException as e:
-            reason = ("timed out" if isinstance(e, requests.Timeout) else
-                      "connection refused" if isinstance(e, requests.ConnectionError) else type(e).__name__)
-            raise DriverError(
-                Problem.UNAVAILABLE, f"{self.label} cannot be reached at {self.host} ({reason}); try again later"
-            ) from None
+            raise unreachable(self.label, self.host, e) from None
         if r.status_code < 400:
             return r
         try:

@@ -29,7 +29,7 @@ from urllib.parse import quote, unquote, urlsplit
 import requests
 from webdav3.client import Client, WebDavXmlUtils
 
-from .base import Driver, DriverError, Entry, Problem, Usage, window
+from .base import Driver, DriverError, Entry, Problem, Usage, unreachable, window
 
 READ_PIECE = 256 * 1024
 MIB = 1024 * 1024
@@ -153,11 +153,7 @@ class WebDAVDriver(Driver):
         try:
             r = self.session.request(method, url, timeout=timeout, verify=self.client.verify, **kwargs)
         except requests.RequestException as e:
-            reason = ("timed out" if isinstance(e, requests.Timeout) else
-                      "connection refused" if isinstance(e, requests.ConnectionError) else type(e).__name__)
-            raise DriverError(
-                Problem.UNAVAILABLE, f"{self.label} cannot be reached at {self.host} ({reason}); try again later"
-            ) from None
+            raise unreachable(self.label, self.host, e) from None
         if r.status_code < 400 or r.status_code in ok:
             return r
         r.close()
