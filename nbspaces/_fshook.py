@@ -7,27 +7,27 @@ The finder sits at the END of sys.meta_path: Python's own finders look first, so
 
 from __future__ import annotations
 
-import importlib.abc
-import importlib.util
 import sys
-from types import ModuleType
-from typing import Any
 
 NAME = "fs.onedatafs"
 
 
-class _OnedataFSFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    def find_spec(self, fullname: str, path: Any, target: ModuleType | None = None) -> Any:
+class _OnedataFSFinder:
+    """A meta path finder and loader by duck typing: importlib.abc would cost every start."""
+
+    def find_spec(self, fullname: str, path: object, target: object = None) -> object:
         if fullname != NAME:
             return None
+        import importlib.util
+
         return importlib.util.spec_from_loader(fullname, self, origin="nbspaces.onedatafs")
 
-    def create_module(self, spec: Any) -> ModuleType:
+    def create_module(self, spec: object) -> object:
         import nbspaces.onedatafs as module
 
         return module
 
-    def exec_module(self, module: ModuleType) -> None:
+    def exec_module(self, module: object) -> None:
         """Already executed as nbspaces.onedatafs."""
 
 
