@@ -798,7 +798,12 @@ class Bench:
         if self.hub is not None:
             with contextlib.suppress(requests.RequestException):
                 self.hub.api("DELETE", f"/users/{USER}/server")
+            proxy = self.cpu_pids().get("proxy")
             self.hub.stop()
+            # The hub leaves its configurable-http-proxy running when it stops: end ours.
+            with contextlib.suppress(OSError):
+                if proxy and b"configurable-http-proxy" in Path(f"/proc/{proxy}/cmdline").read_bytes():
+                    os.kill(proxy, signal.SIGTERM)
         if self.dav is not None:
             self.dav.stop()
         if self.datahub is not None:
