@@ -125,7 +125,7 @@ def test_the_checker_catches_what_it_claims_to() -> None:
     good = {"name": "b2drop", "kind": "webdav", "mount": "b2drop", "mode": "rw", "read_only": False,
             "origin": "catalog", "description": "", "settings": {"url": "https://x/dav"}, "status": "mounted",
             "reason": "", "credential_fields": [{"name": "username", "label": "User name", "secret": False}],
-            "used_bytes": 3, "quota_bytes": None, "posix": False, "posix_reason": ""}
+            "has_credentials": True, "used_bytes": 3, "quota_bytes": None, "posix": False, "posix_reason": ""}
     assert check(good, space) == []
     bad: list[dict[str, Any]] = [
         {**good, "status": "gone"},  # enum
@@ -276,6 +276,36 @@ def test_space_variants_list_every_field_as_required(spec: dict[str, Any]) -> No
         assert sorted(remote[name]["type"]) == ["integer", "null"]
     assert set(schemas["CredentialField"]["required"]) == {"name", "label", "secret"}
     assert {"message", "reason"} <= set(schemas["Error"]["required"])
+    for name in ("KindForm", "SettingField", "Kept"):
+        assert set(schemas[name]["required"]) == set(schemas[name]["properties"]), name
+    assert schemas["SettingField"]["properties"]["type"]["enum"] == sorted(
+        {t for _, t in handlers.SETTING_FORMS.values()}, key=["url", "string", "boolean", "integer"].index)
+
+
+def test_every_setting_of_every_driver_has_a_form_field() -> None:
+    """The add-space form asks for a setting with a label and type; a driver's new setting needs both."""
+    from nbspaces.drivers import driver_class
+
+    for kind in KINDS:
+        try:
+            cls = driver_class(kind)
+        except Exception:  # an optional driver not installed here
+            continue
+        assert set(cls.setting_fields) <= set(handlers.SETTING_FORMS), kind
+        assert handlers.REQUIRED_SETTINGS.get(kind, frozenset()) <= set(cls.setting_fields), kind
+        assert kind in handlers.KIND_LABELS, kind
+
+
+def test_kept_paths_relative_to_the_file_tree(tmp_path: Path) -> None:
+    home = tmp_path / "home" / "ada"
+    home.mkdir(parents=True)
+    (tmp_path / "scratch").mkdir()
+    assert handlers.kept_paths(str(home), [str(home)]) == [""]
+    assert handlers.kept_paths(str(home / "sub"), [str(home)]) == [""]
+    assert handlers.kept_paths(str(tmp_path), [str(home)]) == ["home/ada"]
+    assert handlers.kept_paths(str(tmp_path / "scratch"), [str(home)]) == []
+    assert handlers.kept_paths(str(tmp_path), [str(home), str(tmp_path / "scratch")]) == ["home/ada", "scratch"]
+    assert handlers.kept_paths("/", [str(home)]) == [str(home).lstrip("/")]
 
 
 # -- the document against the code -------------------------------------------------------
@@ -420,9 +450,16 @@ def test_real_answers_conform(site: tuple[Hub, DavServer]) -> None:
     api = Client(hub, [dav.password])
     creds = {"username": dav.user, "password": dav.password}
 
+    assert api("GET", "/kept", 200) == {"kept": [""], "source": "plan"}  # the whole tree is the home
     listing = api("GET", "/spaces", 200)
     spaces = {s["name"]: s for s in listing["spaces"]}
     assert listing["user_kinds"] == ["webdav"] and listing["isolation"] == "basic"
+    webdav = listing["kinds"]["webdav"]
+    assert set(listing["kinds"]) == {"webdav"} and webdav["label"] == "WebDAV" and webdav["login"] is False
+    assert webdav["credential_fields"] == spaces["b2drop"]["credential_fields"]
+    assert [(f["name"], f["type"], f["required"]) for f in webdav["setting_fields"]][:2] == [
+        ("url", "url", True), ("label", "string", False)]
+    assert spaces["b2drop"]["has_credentials"] is False and spaces["home"]["has_credentials"] is False
     assert listing["spaces"][0]["kind"] == "home"
     exactly_required(spaces["home"], "LocalSpace")
     exactly_required(spaces["b2drop"], "RemoteSpace")
@@ -440,8 +477,10 @@ def test_real_answers_conform(site: tuple[Hub, DavServer]) -> None:
     assert api("PUT", "/spaces/{name}/credentials", 400, path={"name": "b2drop"},
                json={**creds, "token": "x"})["message"].startswith("Unknown fields: token")
     assert api("GET", "/spaces/{name}", 200, path={"name": "b2drop"})["status"] == "needs-credentials"
+    assert api("GET", "/spaces/{name}", 200, path={"name": "b2drop"})["has_credentials"] is False  # not kept
     mounted = api("PUT", "/spaces/{name}/credentials", 200, path={"name": "b2drop"}, json=creds)
     exactly_required(mounted, "RemoteSpace")
+    assert mounted["has_credentials"] is True
     assert mounted["status"] == "mounted" and mounted["posix"] is False
     assert mounted["reason"] == "" and mounted["posix_reason"].startswith("browser and Python API only")
 
@@ -469,8 +508,10 @@ def test_real_answers_conform(site: tuple[Hub, DavServer]) -> None:
         exactly_required(space, "LocalSpace" if space["kind"] in ("home", "shared") else "RemoteSpace")
     assert spaces["b2drop"]["status"] == spaces["mydav"]["status"] == "mounted"
 
+    assert spaces["mydav"]["has_credentials"] is True
     forgot = api("DELETE", "/spaces/{name}/credentials", 200, path={"name": "mydav"})
     exactly_required(forgot, "RemoteSpace")
+    assert forgot["has_credentials"] is False
     assert forgot["status"] == "needs-credentials" and forgot["used_bytes"] is None
     assert api("DELETE", "/spaces/{name}", 204, path={"name": "mydav"}) is None
     api("GET", "/spaces/{name}", 404, path={"name": "mydav"})

@@ -8,7 +8,7 @@ from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
 from tornado.ioloop import IOLoop, PeriodicCallback
-from traitlets import Float
+from traitlets import Float, List, Unicode
 
 from .. import tokens
 from ..plan import Plan
@@ -24,6 +24,16 @@ class SpacesApp(ExtensionApp):
         config=True,
         help="""Seconds between two readings of the user's login tokens from the hub. Keep it
         below the lifetime of the shortest token (D4Science's, Check-in's access token).""",
+    )
+
+    kept_paths = List(
+        Unicode(),
+        default_value=None,
+        allow_none=True,
+        config=True,
+        help="""Absolute folders whose files outlive this server (volumes that stay). The file
+        browser marks every other folder as not kept. By default: the home nbspaces made when
+        the server was spawned by nbspaces, otherwise the user's home ($HOME).""",
     )
 
     def _link_jupyter_server_extension(self, serverapp: Any) -> None:

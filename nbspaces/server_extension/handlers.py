@@ -6,6 +6,7 @@ Described in openapi.yaml beside this file. No response ever carries a secret.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict
 from typing import Any
 
@@ -13,11 +14,61 @@ from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
-from ..drivers import driver_class
+from ..drivers import KINDS, Driver, DriverError, driver_class
 from .contents import SpacesContentsManager
 from .registry import Mount, Registry, RegistryError, public_settings
 
 AUTH_RESOURCE = "nbspaces"
+
+KIND_LABELS = {"webdav": "WebDAV", "onedata": "EGI DataHub (Onedata)", "d4science": "D4Science workspace"}
+# How a form asks for each setting the drivers take (drivers name their settings; a form needs words
+# and a type). Every setting field of every driver is here (tests/test_openapi.py checks it).
+SETTING_FORMS: dict[str, tuple[str, str]] = {
+    "url": ("Address (URL)", "url"),
+    "label": ("Label", "string"),
+    "verify_tls": ("Check the server's TLS certificate", "boolean"),
+    "chunk_mib": ("Upload chunk size (MiB)", "integer"),
+    "onezone": ("Onezone host", "string"),
+    "oneprovider": ("Oneprovider host", "string"),
+}
+REQUIRED_SETTINGS: dict[str, frozenset[str]] = {"webdav": frozenset({"url"})}
+
+
+def credential_fields(cls: type[Driver]) -> list[dict[str, Any]]:
+    """What to ask the user for a space of this kind: nothing for spaces on login tokens."""
+    if cls.login_token:
+        return []
+    return [{"name": k, "label": v, "secret": k in cls.secret_fields} for k, v in cls.credential_fields.items()]
+
+
+def kind_form(kind: str) -> dict[str, Any] | None:
+    """A kind's fields for the dialogs; None when its driver is not installed here."""
+    try:
+        cls = driver_class(kind)
+    except DriverError:
+        return None
+    required = REQUIRED_SETTINGS.get(kind, frozenset())
+    settings = [{"name": name, "label": SETTING_FORMS[name][0], "type": SETTING_FORMS[name][1],
+                 "required": name in required} for name in cls.setting_fields]
+    return {"label": KIND_LABELS.get(kind, kind), "login": bool(cls.login_token),
+            "credential_fields": credential_fields(cls), "setting_fields": settings}
+
+
+def kept_paths(root: str, kept: list[str]) -> list[str]:
+    """The folders of the file tree rooted at ``root`` whose files outlive the server.
+
+    ``kept`` are absolute folders that are kept. ``[""]`` means the whole tree is kept, ``[]`` that
+    nothing in it is; otherwise the kept folders inside the tree, relative to its root.
+    """
+    root = os.path.realpath(root)
+    inside: set[str] = set()
+    for folder in kept:
+        folder = os.path.realpath(os.path.expanduser(folder))
+        if os.path.commonpath([root, folder]) == folder:
+            return [""]
+        if os.path.commonpath([root, folder]) == root:
+            inside.add(os.path.relpath(folder, root).replace(os.sep, "/"))
+    return sorted(inside)
 
 
 class _Base(APIHandler):
@@ -45,17 +96,17 @@ class _Base(APIHandler):
             raise web.HTTPError(400, "The request body must be a JSON object")
         return data
 
-    async def describe(self, mount: Mount) -> dict[str, Any]:
+    async def describe(self, mount: Mount, stored: set[str] | None = None) -> dict[str, Any]:
         cls = driver_class(mount.space.kind)
         usage = await self.registry.usage(mount) if mount.status == "mounted" else None
+        if stored is None:
+            stored = await self.registry.stored_credentials()
         return {
             "name": mount.space.name, "kind": mount.space.kind, "mount": mount.space.mount,
             "mode": mount.space.mode, "read_only": mount.space.mode == "ro", "origin": mount.space.origin,
             "description": mount.space.description, "settings": public_settings(mount.space),
             "status": mount.status, "reason": mount.reason, "posix_reason": mount.posix_reason,
-            # Spaces on login tokens ask the user for nothing.
-            "credential_fields": [] if cls.login_token else [
-                {"name": k, "label": v, "secret": k in cls.secret_fields} for k, v in cls.credential_fields.items()],
+            "credential_fields": credential_fields(cls), "has_credentials": mount.space.name in stored,
             "used_bytes": usage.used if usage else None, "quota_bytes": usage.total if usage else None,
             "posix": mount.posix,
         }
@@ -89,16 +140,19 @@ class SpacesHandler(_Base):
             if space.kind in ("home", "shared"):
                 status, reason = cm.space_status(space)
                 entry = {**asdict(space), "read_only": space.read_only, "status": status, "reason": reason,
-                         "origin": "catalog", "credential_fields": [], "posix": True, "posix_reason": "",
-                         "used_bytes": None, "quota_bytes": None}
+                         "origin": "catalog", "credential_fields": [], "has_credentials": False, "posix": True,
+                         "posix_reason": "", "used_bytes": None, "quota_bytes": None}
                 entry.pop("settings", None)
                 if space.kind == "home" and (usage := await cm.home_usage()) is not None:
                     entry["used_bytes"], entry["quota_bytes"] = usage
                 spaces.append(entry)
+        stored = await self.registry.stored_credentials()
         for mount in self.registry.mounts.values():
-            spaces.append(await self.describe(mount))
+            spaces.append(await self.describe(mount, stored))
+        kinds = {kind: form for kind in dict.fromkeys([*plan.user_kinds, *(s["kind"] for s in spaces)])
+                 if kind in KINDS and (form := kind_form(kind)) is not None}
         self.finish(json.dumps({"isolation": plan.isolation, "user_kinds": list(plan.user_kinds),
-                                "spaces": spaces}))
+                                "kinds": kinds, "spaces": spaces}))
 
     @web.authenticated
     @authorized
@@ -162,8 +216,33 @@ class ActionHandler(_Base):
         await self.reply(mount)
 
 
+class KeptHandler(APIHandler):
+    """Which folders of the file tree outlive the server: the file browser marks the others.
+
+    Answers on every server with the extension, spawned by nbspaces or not.
+    """
+
+    auth_resource = AUTH_RESOURCE
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        cm = self.contents_manager
+        root = getattr(cm, "root_dir", None) or self.settings.get("server_root_dir") or os.getcwd()
+        configured = getattr(self.settings.get("nbspaces"), "kept_paths", None)
+        if configured is not None:
+            kept, source = list(configured), "config"
+        elif isinstance(cm, SpacesContentsManager) and cm.plan is not None:
+            # This manager's root is the home nbspaces made: it, its shared folders and remote spaces are kept.
+            kept, source = [root], "plan"
+        else:
+            kept, source = [os.path.expanduser("~")], "home"
+        self.finish(json.dumps({"kept": kept_paths(root, kept), "source": source}))
+
+
 _NAME = r"(?P<name>[A-Za-z0-9][A-Za-z0-9._-]{0,63})"
 HANDLERS = [
+    (r"/nbspaces/api/kept", KeptHandler),
     (r"/nbspaces/api/spaces", SpacesHandler),
     (rf"/nbspaces/api/spaces/{_NAME}", SpaceHandler),
     (rf"/nbspaces/api/spaces/{_NAME}/credentials", CredentialsHandler),

@@ -98,6 +98,13 @@ class Registry:
             raise RegistryError(404, f"There is no space named '{name}'")
         return self.mounts[name]
 
+    async def stored_credentials(self) -> set[str]:
+        """Names of the spaces with stored credentials (never the values); empty when the store is unreadable."""
+        try:
+            return set(await asyncio.to_thread(self._store_or_error().names))
+        except (RegistryError, CredentialError):
+            return set()
+
     def by_mount(self, mount: str) -> Mount | None:
         return next((m for m in self.mounts.values() if m.space.mount == mount), None)
 
