@@ -1,0 +1,61 @@
+{{/* Names: every object is <fullname>-<part>. */}}
+{{- define "nbspaces.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 40 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 40 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 40 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "nbspaces.hub" -}}{{ include "nbspaces.fullname" . }}-hub{{- end -}}
+{{- define "nbspaces.proxy" -}}{{ include "nbspaces.fullname" . }}-proxy{{- end -}}
+{{- define "nbspaces.proxyApi" -}}{{ include "nbspaces.fullname" . }}-proxy-api{{- end -}}
+{{- define "nbspaces.proxyPublic" -}}{{ include "nbspaces.fullname" . }}-proxy-public{{- end -}}
+{{- define "nbspaces.secret" -}}{{ include "nbspaces.fullname" . }}-secret{{- end -}}
+
+{{- define "nbspaces.labels" -}}
+app.kubernetes.io/name: {{ default .Chart.Name .Values.nameOverride }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end -}}
+
+{{/* Selector labels of one component: hub, proxy, or singleuser-server (the label KubeSpawner
+gives user pods; the hub config adds the instance label to them). */}}
+{{- define "nbspaces.selector" -}}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{/* The restricted Pod Security Standard, for the hub and the proxy. */}}
+{{- define "nbspaces.containerSecurity" -}}
+runAsNonRoot: true
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+capabilities:
+  drop: [ALL]
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{/*
+A generated secret that survives upgrades: the value given in the chart's values, else the one
+already in the cluster's Secret (lookup; empty under `helm template`), else 64 random hex chars.
+*/}}
+{{- define "nbspaces.persistentSecret" -}}
+{{- $existing := (lookup "v1" "Secret" .root.Release.Namespace (include "nbspaces.secret" .root)) | default dict -}}
+{{- $data := get $existing "data" | default dict -}}
+{{- if .value -}}
+{{- .value -}}
+{{- else if hasKey $data .key -}}
+{{- get $data .key | b64dec -}}
+{{- else -}}
+{{- randAlphaNum 64 | sha256sum -}}
+{{- end -}}
+{{- end -}}
