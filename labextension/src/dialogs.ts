@@ -7,7 +7,7 @@ import { Dialog } from '@jupyterlab/apputils';
 import { TranslationBundle } from '@jupyterlab/translation';
 import { Widget } from '@lumino/widgets';
 
-import { NewSpace, Space, validateNewSpace } from './model';
+import { KindForm, NewSpace, settingValue, Space, validateName, validateSetting } from './model';
 
 /** A form body: its inputs, and a line for the server's message. */
 class FormBody extends Widget {
@@ -26,7 +26,14 @@ class FormBody extends Widget {
   addField(
     label: string,
     name: string,
-    options: { type?: string; secret?: boolean; placeholder?: string; value?: string; hint?: string } = {}
+    options: {
+      type?: string;
+      secret?: boolean;
+      placeholder?: string;
+      value?: string;
+      hint?: string;
+      parent?: HTMLElement;
+    } = {}
   ): HTMLInputElement {
     const id = `nbs-field-${FormBody._ids++}`;
     const row = document.createElement('div');
@@ -57,9 +64,19 @@ class FormBody extends Widget {
       input.setAttribute('aria-describedby', hint.id);
       row.appendChild(hint);
     }
-    this.node.appendChild(row);
+    (options.parent ?? this.node).appendChild(row);
     this.inputs.push(input);
     return input;
+  }
+
+  /** Drops the inputs under `parent` (the fields of another kind). */
+  clearFields(parent: HTMLElement): void {
+    for (const input of [...this.inputs]) {
+      if (parent.contains(input)) {
+        this.inputs.splice(this.inputs.indexOf(input), 1);
+      }
+    }
+    parent.replaceChildren();
   }
 
   finish(): void {
@@ -81,7 +98,10 @@ class FormBody extends Widget {
   values(): Record<string, string> {
     const values: Record<string, string> = {};
     for (const input of this.inputs) {
-      values[input.name] = input.value;
+      values[input.name] = input.type === 'checkbox' ? (input.checked ? 'true' : '') : input.value;
+    }
+    for (const select of Array.from(this.node.querySelectorAll('select'))) {
+      values[select.name] = select.value;
     }
     return values;
   }
@@ -177,6 +197,12 @@ export async function credentialsDialog(
     label
   );
   form.node.appendChild(intro);
+  if (space.has_credentials) {
+    const stored = document.createElement('p');
+    stored.className = 'nbs-Form-stored';
+    stored.textContent = trans.__('Credentials are stored for %1; the ones you give here replace them.', label);
+    form.node.appendChild(stored);
+  }
   if (space.reason && space.status !== 'mounted') {
     const reason = document.createElement('p');
     reason.className = 'nbs-Form-reason';
@@ -220,70 +246,134 @@ function appLabel(name: string, label: string, trans: TranslationBundle): string
 }
 
 /**
- * The "Add a space" form for the kinds users may add. WebDAV asks for a name and a URL, and the
- * user name and password (optional: without them the space waits for credentials).
- * Resolves true when the server added the space.
+ * The "Add a space" form for the kinds users may add: a name, then exactly the settings and
+ * credentials the server lists for the chosen kind (`kinds`). Credentials are optional: without
+ * them the space waits for them. Resolves true when the server added the space.
  */
 export async function addSpaceDialog(
-  kinds: readonly string[],
+  kinds: Readonly<Record<string, KindForm>>,
   existing: readonly Space[],
   trans: TranslationBundle,
   send: (space: NewSpace) => Promise<unknown>
 ): Promise<boolean> {
   const form = new FormBody();
-  const kind = kinds.includes('webdav') ? 'webdav' : kinds[0];
-  if (kind !== 'webdav') {
-    // Only WebDAV has a form yet; other kinds come with their drivers.
-    const p = document.createElement('p');
-    p.textContent = trans.__('Spaces of kind %1 cannot be added from here yet.', kind ?? '');
-    form.node.appendChild(p);
+  const names = Object.keys(kinds);
+  let kind = names.includes('webdav') ? 'webdav' : names[0];
+  if (names.length > 1) {
+    const row = document.createElement('div');
+    row.className = 'nbs-Form-row';
+    const label = document.createElement('label');
+    label.htmlFor = 'nbs-add-kind';
+    label.textContent = trans.__('Kind');
+    const select = document.createElement('select');
+    select.id = 'nbs-add-kind';
+    select.name = 'kind';
+    select.className = 'jp-mod-styled nbs-Form-input';
+    for (const k of names) {
+      select.appendChild(new Option(kinds[k].label, k, k === kind, k === kind));
+    }
+    select.addEventListener('change', () => {
+      kind = select.value;
+      fillKind();
+    });
+    row.append(label, select);
+    form.node.appendChild(row);
   }
   const name = form.addField(trans.__('Name'), 'name', {
     placeholder: 'mydav',
     hint: trans.__('Letters, digits, ".", "_" and "-"; it is also the folder in your home.')
   });
-  const url = form.addField(trans.__('WebDAV URL'), 'url', {
-    type: 'url',
-    placeholder: 'https://dav.example.org/remote.php/webdav'
-  });
-  const user = form.addField(trans.__('User name'), 'username', {});
-  const password = form.addField(trans.__('Password'), 'password', { secret: true });
-  user.required = false;
-  password.required = false;
+  const fields = document.createElement('div');
+  fields.className = 'nbs-Form-fields';
+  form.node.appendChild(fields);
   form.finish();
-  const messages = {
-    name: {
-      empty: trans.__('Please give a name.'),
-      invalid: trans.__('Use letters, digits, ".", "_" and "-" only, at most 64, starting with a letter or digit.'),
-      reserved: trans.__('This name is reserved; please choose another.'),
-      taken: trans.__('There is already a space or folder of that name.')
-    },
-    url: {
-      empty: trans.__('Please give the WebDAV URL.'),
-      invalid: trans.__('Give an http:// or https:// address.'),
-      credentials: trans.__('Leave the user name and password out of the URL; give them below.')
-    }
+
+  const nameMessages = {
+    empty: trans.__('Please give a name.'),
+    invalid: trans.__('Use letters, digits, ".", "_" and "-" only, at most 64, starting with a letter or digit.'),
+    reserved: trans.__('This name is reserved; please choose another.'),
+    taken: trans.__('There is already a space or folder of that name.')
   };
+  const settingMessage = (problem: string, label: string, type: string) => {
+    if (problem === 'empty') {
+      return trans.__('Please give the %1.', label);
+    }
+    if (problem === 'credentials') {
+      return trans.__('Leave the user name and password out of the address; give them below.');
+    }
+    return type === 'url' ? trans.__('Give an http:// or https:// address.') : trans.__('Give a whole number.');
+  };
+
+  const fillKind = () => {
+    form.clearFields(fields);
+    const spec = kinds[kind];
+    // Settings the space cannot work without, and the ones users name (addresses and labels);
+    // tuning settings (TLS checks, chunk sizes) stay with the admins.
+    for (const f of spec.setting_fields.filter(x => x.required || x.type === 'url' || x.type === 'string')) {
+      const input = form.addField(f.label, `setting:${f.name}`, {
+        type: f.type === 'url' ? 'url' : 'text',
+        placeholder: f.type === 'url' ? 'https://dav.example.org/remote.php/webdav' : '',
+        parent: fields,
+        hint: f.name === 'label' ? trans.__('Optional: the name in messages; the space name when empty.') : undefined
+      });
+      input.required = f.required;
+      input.dataset.setting = f.name;
+    }
+    for (const c of spec.credential_fields) {
+      const input = form.addField(c.label, `credential:${c.name}`, { secret: c.secret, parent: fields });
+      input.required = false;
+      input.dataset.credential = c.name;
+    }
+    check();
+  };
+
   const check = () => {
-    const problems = validateNewSpace(name.value, url.value, [...existing]);
-    name.setCustomValidity(name.value && problems.name ? messages.name[problems.name] : '');
-    url.setCustomValidity(url.value && problems.url ? messages.url[problems.url] : '');
-    const both = !!user.value !== !!password.value;
-    password.setCustomValidity(both ? trans.__('Give both the user name and the password, or neither.') : '');
-    const shown = [name, url, password].map(i => i.validationMessage).filter(m => m && m.length);
+    const spec = kinds[kind];
+    const n = validateName(name.value, existing);
+    name.setCustomValidity(name.value && n ? nameMessages[n] : '');
+    for (const input of Array.from(fields.querySelectorAll<HTMLInputElement>('input[data-setting]'))) {
+      const f = spec.setting_fields.find(x => x.name === input.dataset.setting);
+      const problem = f ? validateSetting(f, input.value) : undefined;
+      input.setCustomValidity(f && input.value && problem ? settingMessage(problem, f.label, f.type) : '');
+    }
+    const creds = Array.from(fields.querySelectorAll<HTMLInputElement>('input[data-credential]'));
+    const given = creds.filter(i => i.value).length;
+    const partial = given > 0 && given < creds.length;
+    for (const input of creds) {
+      input.setCustomValidity(
+        partial && !input.value ? trans.__('Give all the credentials, or none (then give them later).') : ''
+      );
+    }
+    const shown = form.inputs.map(i => i.validationMessage).filter(m => m && m.length);
     form.showError(shown.length ? shown[0] : '');
   };
   form.node.addEventListener('input', check);
+  fillKind();
+
   const dialog = new SubmitDialog(
     form,
     async values => {
-      const body: NewSpace = {
-        name: values.name.trim(),
-        kind: 'webdav',
-        settings: { url: values.url.trim(), label: values.name.trim() }
-      };
-      if (values.username && values.password) {
-        body.credentials = { username: values.username, password: values.password };
+      const spec = kinds[kind];
+      const spaceName = values.name.trim();
+      const settings: Record<string, unknown> = {};
+      for (const f of spec.setting_fields) {
+        const v = settingValue(f, values[`setting:${f.name}`] ?? '');
+        if (values[`setting:${f.name}`] !== undefined && v !== undefined) {
+          settings[f.name] = v;
+        }
+      }
+      if (spec.setting_fields.some(f => f.name === 'label') && settings.label === undefined) {
+        settings.label = spaceName;
+      }
+      const body: NewSpace = { name: spaceName, kind, settings };
+      const credentials: Record<string, string> = {};
+      for (const c of spec.credential_fields) {
+        if (values[`credential:${c.name}`]) {
+          credentials[c.name] = values[`credential:${c.name}`];
+        }
+      }
+      if (Object.keys(credentials).length) {
+        body.credentials = credentials;
       }
       await send(body);
     },

@@ -4,15 +4,17 @@
 
 import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { Dialog, ICommandPalette, Notification, showDialog } from '@jupyterlab/apputils';
-import { URLExt } from '@jupyterlab/coreutils';
-import { ServerConnection } from '@jupyterlab/services';
+import { PathExt, URLExt } from '@jupyterlab/coreutils';
+import { IDefaultFileBrowser, IDefaultFileBrowserRenderer } from '@jupyterlab/filebrowser';
+import { Contents, ServerConnection } from '@jupyterlab/services';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { IStatusBar } from '@jupyterlab/statusbar';
 import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 
 import { addSpaceDialog, credentialsDialog } from './dialogs';
 import { dataIcon } from './icons';
-import { ApiError, browserPath, Requester, Space, SpacesModel } from './model';
+import { FolderHint, ReadOnlyMarkRenderer } from './folders';
+import { ApiError, browserPath, isKept, keptHome, Requester, Space, SpacesModel } from './model';
 import { DataPanel, DataStatus } from './panel';
 
 const PLUGIN_ID = 'nbspaces:plugin';
@@ -37,14 +39,15 @@ const plugin: JupyterFrontEndPlugin<void> = {
   id: PLUGIN_ID,
   description: 'The Data panel: every space of the user, its status and quota, credentials.',
   autoStart: true,
-  optional: [ITranslator, ICommandPalette, IStatusBar, ILayoutRestorer, ISettingRegistry],
+  optional: [ITranslator, ICommandPalette, IStatusBar, ILayoutRestorer, ISettingRegistry, IDefaultFileBrowser],
   activate: (
     app: JupyterFrontEnd,
     translator: ITranslator | null,
     palette: ICommandPalette | null,
     statusBar: IStatusBar | null,
     restorer: ILayoutRestorer | null,
-    settingRegistry: ISettingRegistry | null
+    settingRegistry: ISettingRegistry | null,
+    fileBrowser: IDefaultFileBrowser | null
   ) => {
     const trans = (translator ?? nullTranslator).load('nbspaces');
     const model = new SpacesModel({ request: requester(app.serviceManager.serverSettings) });
@@ -77,7 +80,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
         });
         return;
       }
-      await addSpaceDialog(model.userKinds, model.spaces, trans, body => model.addSpace(body));
+      const kinds = Object.fromEntries(model.userKinds.filter(k => model.kinds[k]).map(k => [k, model.kinds[k]]));
+      await addSpaceDialog(kinds, model.spaces, trans, body => model.addSpace(body));
     };
 
     const panel = new DataPanel(model, trans, {
@@ -157,8 +161,49 @@ const plugin: JupyterFrontEndPlugin<void> = {
         .catch(reason => console.warn('nbspaces: settings not loaded', reason));
     }
 
+    const goTo = (path: string) => void app.commands.execute('filebrowser:go-to-path', { path });
+    if (fileBrowser) {
+      // Above the listing: read-only and not-kept folders say so.
+      fileBrowser.header.addWidget(new FolderHint(model, fileBrowser.model, trans, goTo));
+    }
+
+    // A file saved where nothing is kept: say so once per folder, with the way to a kept one.
+    const warned = new Set<string>();
+    app.serviceManager.contents.fileChanged.connect((_, change: Contents.IChangedArgs) => {
+      const saved = change.newValue;
+      const kept = model.kept;
+      if (!(change.type === 'save' || change.type === 'new') || !saved?.path || kept === null) {
+        return;
+      }
+      const folder = saved.type === 'directory' ? saved.path : PathExt.dirname(saved.path);
+      if (isKept(folder, kept) || warned.has(folder)) {
+        return;
+      }
+      warned.add(folder);
+      const home = keptHome(kept);
+      Notification.warning(
+        trans.__('%1 is saved where nothing is kept: it is lost when your server stops.', saved.path),
+        {
+          autoClose: false,
+          actions:
+            home === null ? [] : [{ label: trans.__('Go to a kept folder'), callback: () => goTo(home) }]
+        }
+      );
+    });
+
     model.start();
   }
 };
 
-export default plugin;
+/** The default file browser's items, with a lock on the ones that are not writable. */
+const readOnlyMarks: JupyterFrontEndPlugin<IDefaultFileBrowserRenderer> = {
+  id: 'nbspaces:read-only-marks',
+  description: 'Marks read-only files and folders in the file browser with a lock.',
+  autoStart: true,
+  provides: IDefaultFileBrowserRenderer,
+  optional: [ITranslator],
+  activate: (_app: JupyterFrontEnd, translator: ITranslator | null) =>
+    new ReadOnlyMarkRenderer((translator ?? nullTranslator).load('nbspaces'))
+};
+
+export default [plugin, readOnlyMarks];

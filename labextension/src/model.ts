@@ -16,6 +16,23 @@ export interface CredentialField {
   secret: boolean;
 }
 
+/** A setting of a kind of space, as the "Add a space" form asks for it. */
+export interface SettingField {
+  name: string;
+  label: string;
+  type: 'url' | 'string' | 'boolean' | 'integer';
+  required: boolean;
+}
+
+/** What the dialogs ask for one kind of remote space (the server's `kinds`). */
+export interface KindForm {
+  label: string;
+  /** Spaces of this kind use a token of the user's login: there is nothing to ask. */
+  login: boolean;
+  credential_fields: CredentialField[];
+  setting_fields: SettingField[];
+}
+
 export interface Space {
   name: string;
   kind: string;
@@ -29,6 +46,8 @@ export interface Space {
   posix: boolean;
   posix_reason: string;
   credential_fields: CredentialField[];
+  /** Credentials of the user are stored for this space (never the values). */
+  has_credentials: boolean;
   used_bytes: number | null;
   quota_bytes: number | null;
   settings?: Record<string, unknown>;
@@ -38,7 +57,14 @@ export interface Space {
 export interface SpaceList {
   isolation: string;
   user_kinds: string[];
+  kinds: Record<string, KindForm>;
   spaces: Space[];
+}
+
+/** GET /nbspaces/api/kept: the folders (relative to the file tree's root) whose files outlive the server. */
+export interface Kept {
+  kept: string[];
+  source: 'config' | 'plan' | 'home';
 }
 
 export interface NewSpace {
@@ -126,46 +152,127 @@ export function usage(space: Space): { used: number; total: number; fraction: nu
   return { used: space.used_bytes, total: space.quota_bytes, fraction };
 }
 
+/** True when files in the folder `path` outlive the server (`kept` as the server answered it). */
+export function isKept(path: string, kept: readonly string[]): boolean {
+  const p = path.replace(/^\/+|\/+$/g, '');
+  return kept.some(k => k === '' || p === k || p.startsWith(`${k}/`));
+}
+
+/** The space a path of the file browser is in: the one with the longest folder containing it, else the home. */
+export function spaceAt(path: string, spaces: readonly Space[]): Space | null {
+  const p = path.replace(/^\/+|\/+$/g, '');
+  let best: Space | null = null;
+  for (const s of spaces) {
+    const inside = s.mount === '' || p === s.mount || p.startsWith(`${s.mount}/`);
+    if (inside && (best === null || s.mount.length > best.mount.length)) {
+      best = s;
+    }
+  }
+  return best;
+}
+
+/**
+ * What the file browser says about the folder it shows: the read-only space it is in, and whether
+ * what is saved there is lost when the server stops. `kept` null: not known yet (no hint).
+ */
+export function folderState(
+  path: string,
+  spaces: readonly Space[],
+  kept: readonly string[] | null
+): { readOnly: Space | null; notKept: boolean } {
+  const space = spaceAt(path, spaces);
+  return {
+    readOnly: space && space.read_only ? space : null,
+    notKept: kept !== null && !isKept(path, kept)
+  };
+}
+
+/** Where the user's work is kept, for the hint: the shortest kept folder ('' is the root). */
+export function keptHome(kept: readonly string[]): string | null {
+  return kept.length ? [...kept].sort((a, b) => a.length - b.length)[0] : null;
+}
+
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const RESERVED = new Set(['home', '.nbspaces', '.local', '.jupyter', '.ipython', '.config']);
 
+export type NameProblem = 'empty' | 'invalid' | 'reserved' | 'taken';
+export type SettingProblem = 'empty' | 'invalid' | 'credentials';
+
+/** Checks a new space's name (the server checks it again); undefined when it may be sent. */
+export function validateName(name: string, existing: readonly Space[]): NameProblem | undefined {
+  const trimmed = name.trim();
+  if (!trimmed) {
+    return 'empty';
+  }
+  if (!NAME.test(trimmed)) {
+    return 'invalid';
+  }
+  if (RESERVED.has(trimmed)) {
+    return 'reserved';
+  }
+  if (existing.some(s => s.name === trimmed || s.mount === trimmed)) {
+    return 'taken';
+  }
+  return undefined;
+}
+
+/** Checks one setting of a new space by its field's type; undefined when it may be sent. */
+export function validateSetting(field: SettingField, value: string): SettingProblem | undefined {
+  const v = value.trim();
+  if (!v) {
+    return field.required ? 'empty' : undefined;
+  }
+  if (field.type === 'integer') {
+    return /^[0-9]+$/.test(v) ? undefined : 'invalid';
+  }
+  if (field.type === 'url') {
+    let parsed: URL | null = null;
+    try {
+      parsed = new URL(v);
+    } catch {
+      parsed = null;
+    }
+    if (!parsed || !['http:', 'https:'].includes(parsed.protocol) || !parsed.hostname) {
+      return 'invalid';
+    }
+    if (parsed.username || parsed.password) {
+      return 'credentials';
+    }
+  }
+  return undefined;
+}
+
 /**
- * Checks a new space's name and URL before they go to the server (which checks them again).
+ * Checks a new WebDAV space's name and URL before they go to the server (which checks them again).
  * Returns problems by field; an empty object means the form may be sent.
  */
 export function validateNewSpace(
   name: string,
   url: string,
-  existing: Space[]
-): { name?: 'empty' | 'invalid' | 'reserved' | 'taken'; url?: 'empty' | 'invalid' | 'credentials' } {
-  const problems: ReturnType<typeof validateNewSpace> = {};
-  const trimmed = name.trim();
-  if (!trimmed) {
-    problems.name = 'empty';
-  } else if (!NAME.test(trimmed)) {
-    problems.name = 'invalid';
-  } else if (RESERVED.has(trimmed)) {
-    problems.name = 'reserved';
-  } else if (existing.some(s => s.name === trimmed || s.mount === trimmed)) {
-    problems.name = 'taken';
+  existing: readonly Space[]
+): { name?: NameProblem; url?: SettingProblem } {
+  const problems: { name?: NameProblem; url?: SettingProblem } = {};
+  const n = validateName(name, existing);
+  if (n) {
+    problems.name = n;
   }
-  const u = url.trim();
-  if (!u) {
-    problems.url = 'empty';
-  } else {
-    let parsed: URL | null = null;
-    try {
-      parsed = new URL(u);
-    } catch {
-      parsed = null;
-    }
-    if (!parsed || !['http:', 'https:'].includes(parsed.protocol) || !parsed.hostname) {
-      problems.url = 'invalid';
-    } else if (parsed.username || parsed.password) {
-      problems.url = 'credentials';
-    }
+  const u = validateSetting({ name: 'url', label: 'URL', type: 'url', required: true }, url);
+  if (u) {
+    problems.url = u;
   }
   return problems;
+}
+
+/** A setting's value as the server takes it: booleans and integers as JSON, empty ones left out. */
+export function settingValue(field: SettingField, value: string | boolean): unknown {
+  if (field.type === 'boolean') {
+    return Boolean(value);
+  }
+  const v = String(value).trim();
+  if (!v) {
+    return undefined;
+  }
+  return field.type === 'integer' ? Number(v) : v;
 }
 
 const DEFAULT_TIMERS: Timers = {
@@ -184,6 +291,16 @@ export class SpacesModel {
   /** The spaces as last seen; empty until the first answer. */
   get spaces(): readonly Space[] {
     return this._spaces;
+  }
+
+  /** What the dialogs ask for each kind (`kinds`). */
+  get kinds(): Readonly<Record<string, KindForm>> {
+    return this._kinds;
+  }
+
+  /** Folders whose files outlive the server; null until the server said (or when it cannot). */
+  get kept(): readonly string[] | null {
+    return this._kept;
   }
 
   /** Kinds users may add (`user_kinds`). */
@@ -235,7 +352,20 @@ export class SpacesModel {
   /** Starts polling (a first refresh now). */
   start(): void {
     this._running = true;
+    void this.loadKept();
     void this.refresh();
+  }
+
+  /** Asks which folders are kept (it does not change while the server runs). Never throws. */
+  async loadKept(): Promise<void> {
+    try {
+      const answer = (await this._call('kept', 'GET')) as Kept;
+      this._kept = Array.isArray(answer?.kept) ? answer.kept : null;
+    } catch (e) {
+      this._kept = null;
+      console.warn('nbspaces: which folders are kept is not known', e);
+    }
+    this._emit();
   }
 
   stop(): void {
@@ -328,6 +458,7 @@ export class SpacesModel {
       const list = (await this._call('spaces', 'GET')) as SpaceList;
       this._spaces = Array.isArray(list.spaces) ? list.spaces : [];
       this._userKinds = Array.isArray(list.user_kinds) ? list.user_kinds : [];
+      this._kinds = list.kinds && typeof list.kinds === 'object' ? list.kinds : {};
       this._isolation = list.isolation ?? '';
       this._loaded = true;
       this._error = '';
@@ -417,6 +548,8 @@ export class SpacesModel {
   private _timers: Timers;
   private _spaces: Space[] = [];
   private _userKinds: string[] = [];
+  private _kinds: Record<string, KindForm> = {};
+  private _kept: string[] | null = null;
   private _isolation = '';
   private _loaded = false;
   private _error = '';

@@ -247,7 +247,7 @@ export class DataPanel extends Widget {
       if (space.credential_fields.length && space.status !== 'needs-credentials') {
         add('credentials', trans.__('Change credentials…'), () => this._actions.connect(space));
       }
-      if (space.credential_fields.length && !(space.status === 'needs-credentials' && !space.reason)) {
+      if (space.credential_fields.length && space.has_credentials) {
         add('forget', trans.__('Forget credentials'), () => this._actions.forget(space));
       }
       if (space.origin === 'user') {

@@ -2,14 +2,21 @@ import { describe, expect, it } from 'vitest';
 
 import {
   ApiError,
+  folderState,
   formatBytes,
+  isKept,
+  KindForm,
+  keptHome,
   needsAttention,
   ResponseLike,
   Space,
   SpacesModel,
   Timers,
+  settingValue,
+  spaceAt,
   usage,
-  validateNewSpace
+  validateNewSpace,
+  validateSetting
 } from '../src/model';
 
 function space(over: Partial<Space>): Space {
@@ -29,6 +36,7 @@ function space(over: Partial<Space>): Space {
       { name: 'username', label: 'User name', secret: false },
       { name: 'password', label: 'Password', secret: true }
     ],
+    has_credentials: false,
     used_bytes: null,
     quota_bytes: null,
     settings: { url: 'http://dav', label: 'B2DROP' },
@@ -47,6 +55,21 @@ const HOME = space({
   quota_bytes: 20 * 2 ** 30
 });
 
+const WEBDAV: KindForm = {
+  label: 'WebDAV',
+  login: false,
+  credential_fields: [
+    { name: 'username', label: 'User name', secret: false },
+    { name: 'password', label: 'Password', secret: true }
+  ],
+  setting_fields: [
+    { name: 'url', label: 'Address (URL)', type: 'url', required: true },
+    { name: 'label', label: 'Label', type: 'string', required: false },
+    { name: 'verify_tls', label: 'Check TLS', type: 'boolean', required: false },
+    { name: 'chunk_mib', label: 'Chunk (MiB)', type: 'integer', required: false }
+  ]
+};
+
 function reply(status: number, body: unknown): ResponseLike {
   return {
     status,
@@ -59,6 +82,7 @@ function reply(status: number, body: unknown): ResponseLike {
 class FakeServer {
   calls: { method: string; path: string; body?: unknown }[] = [];
   spaces: Space[] = [HOME, space({})];
+  kept: string[] = [''];
   handlers: Record<string, (body: unknown) => ResponseLike | Promise<ResponseLike>> = {};
   request = async (path: string, init: { method: string; body?: string }): Promise<ResponseLike> => {
     const body = init.body === undefined ? undefined : JSON.parse(init.body);
@@ -68,7 +92,10 @@ class FakeServer {
       return handler(body);
     }
     if (init.method === 'GET' && path === 'spaces') {
-      return reply(200, { isolation: 'basic', user_kinds: ['webdav'], spaces: this.spaces });
+      return reply(200, { isolation: 'basic', user_kinds: ['webdav'], kinds: { webdav: WEBDAV }, spaces: this.spaces });
+    }
+    if (init.method === 'GET' && path === 'kept') {
+      return reply(200, { kept: this.kept, source: 'home' });
     }
     return reply(404, { message: `There is no space named 'x'`, reason: null });
   };
@@ -147,7 +174,71 @@ describe('validateNewSpace', () => {
   });
 });
 
+describe('settings of a new space', () => {
+  const [url, label, verify, chunk] = WEBDAV.setting_fields;
+  it('checks each by its type', () => {
+    expect(validateSetting(url, '')).toBe('empty');
+    expect(validateSetting(label, '')).toBeUndefined();
+    expect(validateSetting(url, 'https://dav.example.org/dav')).toBeUndefined();
+    expect(validateSetting(url, 'not a url')).toBe('invalid');
+    expect(validateSetting(url, 'https://ada:pw@dav.example.org')).toBe('credentials');
+    expect(validateSetting(chunk, '10')).toBeUndefined();
+    expect(validateSetting(chunk, '1.5')).toBe('invalid');
+  });
+  it('sends them as JSON of their type, and leaves empty ones out', () => {
+    expect(settingValue(url, ' https://x/dav ')).toBe('https://x/dav');
+    expect(settingValue(label, '  ')).toBeUndefined();
+    expect(settingValue(chunk, '10')).toBe(10);
+    expect(settingValue(verify, 'true')).toBe(true);
+    expect(settingValue(verify, '')).toBe(false);
+  });
+});
+
+describe('folders: read-only and kept', () => {
+  const datasets = space({ name: 'datasets', kind: 'shared', mount: 'datasets', mode: 'ro', read_only: true });
+  const spaces = [HOME, datasets, space({})];
+  it('finds the space a path is in', () => {
+    expect(spaceAt('datasets/a/b.csv', spaces)?.name).toBe('datasets');
+    expect(spaceAt('datasets2', spaces)?.name).toBe('home');
+    expect(spaceAt('/b2drop/', spaces)?.name).toBe('b2drop');
+    expect(spaceAt('x', [])).toBeNull();
+  });
+  it('says what is kept, as the server answered', () => {
+    expect(isKept('anything/at/all', [''])).toBe(true);
+    expect(isKept('home/ada/work', ['home/ada'])).toBe(true);
+    expect(isKept('home/ada', ['home/ada'])).toBe(true);
+    expect(isKept('home/adam', ['home/ada'])).toBe(false);
+    expect(isKept('', ['home/ada'])).toBe(false);
+    expect(isKept('scratch', [])).toBe(false);
+    expect(keptHome(['home/ada/x', 'home/ada'])).toBe('home/ada');
+    expect(keptHome([''])).toBe('');
+    expect(keptHome([])).toBeNull();
+  });
+  it('gives the file browser its hint: read-only, not kept, or nothing', () => {
+    expect(folderState('datasets/sub', spaces, [''])).toEqual({ readOnly: datasets, notKept: false });
+    expect(folderState('scratch', spaces, ['home/ada'])).toEqual({ readOnly: null, notKept: true });
+    expect(folderState('', spaces, [''])).toEqual({ readOnly: null, notKept: false });
+    expect(folderState('scratch', spaces, null)).toEqual({ readOnly: null, notKept: false }); // not known yet
+  });
+});
+
 describe('SpacesModel', () => {
+  it('asks once which folders are kept, and knows nothing when it cannot', async () => {
+    const server = new FakeServer();
+    server.kept = ['home/ada'];
+    const model = new SpacesModel({ request: server.request, timers: new FakeTimers() });
+    expect(model.kept).toBeNull();
+    model.start();
+    await flush();
+    expect(model.kept).toEqual(['home/ada']);
+    expect(model.kinds.webdav.setting_fields[0].name).toBe('url');
+    expect(server.count('GET', 'kept')).toBe(1);
+    server.handlers['GET kept'] = () => reply(500, { message: 'Unhandled error', reason: null });
+    await model.loadKept();
+    expect(model.kept).toBeNull();
+    model.stop();
+  });
+
   it('loads the list and tells listeners', async () => {
     const server = new FakeServer();
     const model = new SpacesModel({ request: server.request, timers: new FakeTimers() });
