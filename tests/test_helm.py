@@ -647,3 +647,35 @@ def test_real_hub_with_the_chart_config_builds_each_communitys_pod(chart_hub: tu
     olaf_volumes = {v["name"]: v for v in built["olaf"][0]["spec"]["volumes"]}
     assert olaf_volumes["shared-ocean-data"]["hostPath"] == {"path": "/srv/ocean", "type": "Directory"}
     assert olaf_volumes["shared-climate-data"]["persistentVolumeClaim"] == {"claimName": "climate-data"}
+
+
+def test_checkin_and_postgres_config_loads(tmp_path: Path, kubeconfig: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """External database and Check-in login: the hub reads both secrets from the Secret's files."""
+    config = load_config(render(EXTERNAL_DB, tmp_path), tmp_path, monkeypatch)
+    assert config.JupyterHub.db_url == DB_URL
+    assert config.JupyterHub.authenticator_class == "nbspaces.spawner.checkin.CheckinAuthenticator"
+    checkin = config.CheckinAuthenticator
+    assert checkin.client_id == "nbspaces-hub"
+    assert checkin.client_secret == CLIENT_SECRET
+    assert checkin.enable_auth_state is True
+    assert checkin.token_url == "https://aai.egi.eu/auth/realms/egi/protocol/openid-connect/token"
+    assert checkin.oauth_callback_url == "https://notebooks.example.org/hub/oauth_callback"
+    hook = config.Authenticator.post_auth_hook
+
+    class Log:
+        def warning(self, *args: Any) -> None:
+            pass
+
+    member = {"name": "u1", "auth_state": {"oauth_user": {"eduperson_entitlement": [
+        "urn:mace:egi.eu:group:vo.example.org:role=member#aai.egi.eu"]}}}
+    stranger = {"name": "u2", "auth_state": {"oauth_user": {"eduperson_entitlement": ["urn:other"]}}}
+    authenticator = type("A", (), {"log": Log()})()
+    assert hook(authenticator, None, member) is member
+    assert hook(authenticator, None, stranger) is None
+
+
+def test_missing_secret_file_stops_the_hub_with_its_name(tmp_path: Path, kubeconfig: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    docs = render(EXISTING_SECRETS, tmp_path)  # the db URL would come from the operator's Secret
+    with pytest.raises(SystemExit, match=r"the secret hub.db-url is missing from .*; check the chart's values"):
+        load_config(docs, tmp_path, monkeypatch)
