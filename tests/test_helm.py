@@ -39,6 +39,8 @@ FULLNAME = f"{RELEASE}-nbspaces"
 DB_URL = "postgresql://hub:db-Pa55word-9d1e@db.example.org:5432/hub"
 CLIENT_SECRET = "oidc-client-secret-5c1f7a"
 CRYPT_KEY = "ab" * 32
+COOKIE_SECRET = "cd" * 32
+NBSPACES_SECRET = "ef" * 32
 PROXY_TOKEN = "proxy-token-0123456789abcdef0123456789"
 
 COMMUNITIES: dict[str, Any] = {
@@ -70,7 +72,8 @@ FUSE = {"nbspaces": {"allowFuse": True}}
 FUSE_PLUGIN = {"nbspaces": {"allowFuse": True, "fuse": {"resourceName": "smarter-devices/fuse",
                                                         "appArmorUnconfined": False}}}
 EXTERNAL_DB = {
-    "hub": {"db": {"type": "postgres", "url": DB_URL}, "cryptKey": CRYPT_KEY},
+    "hub": {"db": {"type": "postgres", "url": DB_URL}, "cryptKey": CRYPT_KEY, "cookieSecret": COOKIE_SECRET,
+            "nbspacesSecret": NBSPACES_SECRET},
     "proxy": {"secretToken": PROXY_TOKEN, "service": {"type": "LoadBalancer"}},
     "auth": {"type": "checkin", "checkin": {
         "clientId": "nbspaces-hub", "clientSecret": CLIENT_SECRET,
@@ -186,7 +189,7 @@ def test_no_secret_value_in_any_configmap_or_pod_spec(name: str, tmp_path: Path)
     docs = render(VALUE_SETS[name], tmp_path)
     values = secret_data(docs)
     assert values["hub.cookie-secret"] and values["nbspaces.secret"]
-    given = [DB_URL, "db-Pa55word-9d1e", CLIENT_SECRET, CRYPT_KEY, PROXY_TOKEN]
+    given = [DB_URL, "db-Pa55word-9d1e", CLIENT_SECRET, CRYPT_KEY, COOKIE_SECRET, NBSPACES_SECRET, PROXY_TOKEN]
     assert len(values) >= 5
     not_in = [*of_kind(docs, "ConfigMap"), *of_kind(docs, "Deployment")]
     for doc in not_in:
@@ -197,6 +200,8 @@ def test_no_secret_value_in_any_configmap_or_pod_spec(name: str, tmp_path: Path)
         assert values["hub.db-url"] == DB_URL
         assert values["auth.client-secret"] == CLIENT_SECRET
         assert values["hub.crypt-key"] == CRYPT_KEY
+        assert values["hub.cookie-secret"] == COOKIE_SECRET
+        assert values["nbspaces.secret"] == NBSPACES_SECRET
         assert values["proxy.token"] == PROXY_TOKEN
         assert chart_values(docs)["hub"]["db"] == {"type": "postgres"}
 
@@ -345,6 +350,7 @@ def test_network_policies(tmp_path: Path) -> None:
         ({"nbspaces": {"cullTimeout": -1}}, "at '/nbspaces/cullTimeout'"),
         ({"nbspaces": {"homeSize": "20Gi"}}, "additional properties 'homeSize' not allowed"),
         ({"hub": {"cryptKey": "short"}}, "at '/hub/cryptKey'"),
+        ({"hub": {"nbspacesSecret": "not-hex"}}, "at '/hub/nbspacesSecret'"),
         ({"hub": {"db": {"type": "mysql"}}}, "at '/hub/db/type': value must be one of 'sqlite-pvc', 'postgres'"),
         ({"auth": {"type": "checkin"}}, "at '/auth/checkin/clientId': minLength"),
     ],
