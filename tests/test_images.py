@@ -143,3 +143,18 @@ def test_build_context_sends_only_what_the_image_needs(image: str) -> None:
         assert "!" + source.replace("${NBSPACES_VERSION}", "*") in ignore, f"{source} is not let through"
         if "${" not in source:
             assert (ROOT / source).exists(), source
+
+
+@pytest.mark.parametrize(("image", "extras"), [("hub", {"hub", "kubernetes"}), ("user", {"onedata"})])
+def test_every_direct_dependency_is_pinned(image: str, extras: set[str]) -> None:
+    """nbspaces' own requirements and those of the extras the image installs: none left to float."""
+    pinned = {re.sub(r"[-_.]+", "-", name).lower() for name in pins(image)}
+    for requirement in importlib.metadata.requires("nbspaces") or []:
+        spec, _, marker = requirement.partition(";")
+        extra = re.search(r"extra == ['\"]([^'\"]+)", marker)
+        if extra and extra.group(1) not in extras:
+            continue
+        name = re.sub(r"[-_.]+", "-", re.match(r"[A-Za-z0-9_.-]+", spec.strip()).group(0)).lower()  # type: ignore[union-attr]
+        if name == "nbspaces":
+            continue
+        assert name in pinned, f"images/{image}/requirements.txt does not pin {name}"
