@@ -1,8 +1,10 @@
 """The JupyterLab Data panel in a real browser (Debian's Chromium, driven by Playwright).
 
 A real hub and single-user server, a real WebDAV server (wsgidav) standing in for B2DROP, a
-home with a 20 GiB quota and a read-only shared folder. No browser is downloaded: Playwright
-drives /usr/bin/chromium (`apt-get install chromium`, done by `make deps`).
+home with a 20 GiB quota and a read-only shared folder; then the same user in Notebook 7, and a
+plain `jupyter lab` (no nbspaces plan) whose root holds a folder that is not kept. No browser is
+downloaded: Playwright drives /usr/bin/chromium (`apt-get install chromium`, done by `make deps`).
+The tests of this module run in order on one page (one user's session).
 
 Screenshots go to a temporary folder; with NBSPACES_UPDATE_SCREENSHOTS=1 they replace the ones in
 docs/images/ that the user guide (docs/data-panel.md) shows.
@@ -13,12 +15,16 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 
-from tests.realhub import ROOT, Hub, plan_of, start_hub
+from tests.realhub import ROOT, Hub, free_port, plan_of, start_hub
 from tests.webdav_servers import DavServer, wsgidav
 
 sync_api = pytest.importorskip("playwright.sync_api")
@@ -76,17 +82,28 @@ def shots(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 @pytest.fixture(scope="module")
-def page() -> Iterator[sync_api.Page]:
+def browser() -> Iterator[sync_api.Browser]:
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
-        context = browser.new_context(viewport={"width": 1280, "height": 800})
-        context.set_default_timeout(TIMEOUT_MS)
-        page = context.new_page()
         try:
-            yield page
+            yield browser
         finally:
-            context.close()
             browser.close()
+
+
+def new_page(browser: sync_api.Browser) -> tuple[sync_api.BrowserContext, sync_api.Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    context.set_default_timeout(TIMEOUT_MS)
+    return context, context.new_page()
+
+
+@pytest.fixture(scope="module")
+def page(browser: sync_api.Browser) -> Iterator[sync_api.Page]:
+    context, page = new_page(browser)
+    try:
+        yield page
+    finally:
+        context.close()
 
 
 UPLOAD_ERRORS: list[str] = []
@@ -96,8 +113,65 @@ def space_row(page: sync_api.Page, name: str) -> sync_api.Locator:
     return page.locator(f'#nbspaces-data-panel li.nbs-Space[data-space="{name}"]')
 
 
+def listing_item(page: sync_api.Page, name: str) -> sync_api.Locator:
+    """An item of the file browser's listing, by its exact name."""
+    text = page.locator(".jp-DirListing-itemText", has_text=re.compile(f"^{re.escape(name)}$"))
+    return page.locator(".jp-FileBrowser .jp-DirListing-item", has=text)
+
+
+def run_from_palette(page: sync_api.Page, label: str) -> None:
+    """Opens the command palette with its shortcut, finds the command by its label, runs it with Enter."""
+    page.keyboard.press("Control+Shift+C")
+    search = page.locator(".lm-CommandPalette-input")
+    expect = sync_api.expect
+    expect(search).to_be_focused()
+    search.fill(label)
+    expect(page.locator(".lm-CommandPalette-item.lm-mod-active")).to_contain_text(label)
+    page.keyboard.press("Enter")
+
+
+def upload(page: sync_api.Page, name: str, data: bytes) -> None:
+    """Uploads a file into the folder the file browser shows, through its upload button."""
+    button = page.locator('.jp-FileBrowser [data-jp-item-name="uploader"] button')
+    with page.expect_file_chooser() as chooser:
+        button.click()
+    chooser.value.set_files(files=[{"name": name, "mimeType": "text/plain", "buffer": data}])
+
+
+def shot_top(page: sync_api.Page, selector: str, path: Path, height: int = 240) -> None:
+    """A screenshot of the top of an element (the file browser is as tall as the window)."""
+    box = page.locator(selector).bounding_box()
+    assert box is not None
+    page.screenshot(path=str(path), clip={**box, "height": min(height, box["height"])})
+
+
+def tab_to(page: sync_api.Page, selector: str, limit: int = 60) -> None:
+    """Presses Tab until the element matching ``selector`` has the focus, as a keyboard user does."""
+    for _ in range(limit):
+        if page.evaluate("s => document.activeElement?.matches(s) ?? false", selector):
+            return
+        page.keyboard.press("Tab")
+    raise AssertionError(f"{selector} is not reached with Tab")
+
+
+CONTRAST = r"""
+([selector, bgSelector]) => {
+  // WCAG contrast of an element's text against the panel's background (alpha blended).
+  const rgba = c => c.match(/[\d.]+/g).map(Number);
+  const bg = rgba(getComputedStyle(document.querySelector(bgSelector)).backgroundColor);
+  const [r, g, b, a = 1] = rgba(getComputedStyle(document.querySelector(selector)).color);
+  const fg = [r, g, b].map((v, i) => v * a + bg[i] * (1 - a));
+  const lum = ([x, y, z]) => [x, y, z].map(v => v / 255)
+    .map(v => v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4)
+    .reduce((s, v, i) => s + v * [0.2126, 0.7152, 0.0722][i], 0);
+  const [hi, lo] = [lum(fg), lum(bg.slice(0, 3))].sort((m, n) => n - m);
+  return (hi + 0.05) / (lo + 0.05);
+}
+"""
+
+
 def test_data_panel_in_the_browser(site: tuple[Hub, DavServer, Path], page: sync_api.Page, shots: Path) -> None:
-    hub, dav, _ = site
+    hub, dav, base = site
     expect = sync_api.expect
 
     # Log in (the dummy authenticator takes any name) and land in JupyterLab.
@@ -159,10 +233,7 @@ def test_data_panel_in_the_browser(site: tuple[Hub, DavServer, Path], page: sync
     expect(page.locator(".jp-FileBrowser .jp-BreadCrumbs")).to_contain_text("b2drop")
 
     # Upload a file through the file browser's upload button; it lands on the WebDAV server.
-    upload = page.locator('.jp-FileBrowser [data-jp-item-name="uploader"] button')
-    with page.expect_file_chooser() as chooser:
-        upload.click()
-    chooser.value.set_files(files=[{"name": "uploaded.csv", "mimeType": "text/csv", "buffer": b"t,v\n1,2\n"}])
+    upload(page, "uploaded.csv", b"t,v\n1,2\n")
     expect(listing.locator('.jp-DirListing-item[title*="uploaded.csv"]')).to_be_visible()
     assert (dav.root / "uploaded.csv").read_bytes() == b"t,v\n1,2\n"
     # JupyterLab then asks for the file's hash; see test_upload_into_a_remote_space_shows_no_error.
@@ -172,16 +243,37 @@ def test_data_panel_in_the_browser(site: tuple[Hub, DavServer, Path], page: sync
         dialog_node.locator(".jp-Dialog-footer button").last.click()
     expect(page.locator(".jp-Dialog")).to_have_count(0)
 
-    # A new folder in the read-only shared folder is refused with the server's message.
+    # In the home everything is kept: no hint. The read-only shared folder has a lock in the listing.
+    page.locator(".jp-FileBrowser .jp-BreadCrumbs-home").click()
+    expect(listing_item(page, "datasets").locator(".nbs-ReadOnlyMark")).to_be_visible()
+    expect(listing_item(page, "datasets")).to_have_class(re.compile(r"\bnbs-mod-readonly\b"))
+    expect(listing_item(page, "b2drop").locator(".nbs-ReadOnlyMark")).to_have_count(0)
+    hint = page.locator(".jp-FileBrowser .nbs-FolderHint")
+    expect(hint).to_be_hidden()
+
+    # Inside it: the line above the listing says it is read-only, its files have the lock too.
     status.click()  # back to the Data panel
     expect(panel).to_be_visible()
     page.locator('#nbspaces-data-panel li.nbs-Space[data-space="datasets"] button[data-action="open"]').click()
     expect(listing.locator('.jp-DirListing-item[title*="stations.csv"]')).to_be_visible()
+    expect(hint).to_be_visible()
+    expect(hint).to_have_text(re.compile(r"^Read-only: datasets is shared with you to read"))
+    expect(hint.locator(".nbs-FolderHint-notkept")).to_have_count(0)
+    expect(listing_item(page, "stations.csv").locator(".nbs-ReadOnlyMark")).to_have_attribute(
+        "aria-label", "Read-only: you can open it, not change it")
+    shot_top(page, ".jp-FileBrowser", shots / "data-panel-read-only.png")
+
+    # A new folder, and an upload (a save), in the read-only folder: refused in the server's words.
     page.locator('.jp-FileBrowser [data-jp-item-name="new-directory"] button').click()
     error = page.locator(".jp-Dialog-content")
     expect(error).to_contain_text("shared with you read-only")
     error.locator(".jp-Dialog-footer button").last.click()
     expect(page.locator(".jp-Dialog")).to_have_count(0)
+    upload(page, "notes.txt", b"mine\n")
+    expect(error).to_contain_text("Cannot save 'datasets/notes.txt': 'datasets' is shared with you read-only")
+    error.locator(".jp-Dialog-footer button").last.click()
+    expect(page.locator(".jp-Dialog")).to_have_count(0)
+    assert not (base / "src" / "datasets" / "notes.txt").exists()
 
     # The WebDAV server stops: connecting again fails, the status turns to error with a reason.
     page.locator('.jp-SideBar [data-id="nbspaces-data-panel"]').click()  # its tab works too
@@ -210,3 +302,186 @@ def test_data_panel_in_the_browser(site: tuple[Hub, DavServer, Path], page: sync
 def test_upload_into_a_remote_space_shows_no_error() -> None:
     """Runs after test_data_panel_in_the_browser: its upload into B2DROP showed no error dialog."""
     assert UPLOAD_ERRORS == []
+
+
+def test_keyboard_palette_add_and_remove(site: tuple[Hub, DavServer, Path], page: sync_api.Page,
+                                         shots: Path) -> None:
+    """Runs after test_data_panel_in_the_browser, on its page: no mouse from here on."""
+    hub, dav, _ = site
+    expect = sync_api.expect
+    panel = page.locator("#nbspaces-data-panel")
+
+    # The shortcut opens the panel and moves the focus into it; Tab reaches its buttons.
+    page.locator('.jp-SideBar [data-id="filebrowser"]').click()
+    expect(panel).to_be_hidden()
+    page.keyboard.press("Alt+Shift+D")
+    expect(panel).to_be_visible()
+    assert page.evaluate("document.getElementById('nbspaces-data-panel').contains(document.activeElement)")
+
+    # The palette has the panel's commands; "Add a Space…" opens the form.
+    run_from_palette(page, "Add a Space")
+    dialog = page.locator(".nbs-Dialog")
+    expect(dialog.locator(".jp-Dialog-header")).to_have_text("Add a space")
+    expect(dialog.locator('input[name="name"]')).to_be_focused()
+    # Exactly what WebDAV needs, from the server's fields: address and label, then the credentials.
+    names = dialog.locator("input").evaluate_all("inputs => inputs.map(i => i.name)")
+    assert names == ["name", "setting:url", "setting:label", "credential:username", "credential:password"]
+
+    # Validation in the form: a bad address is named, and the form is not sent.
+    page.keyboard.type("mydav")
+    page.keyboard.press("Tab")
+    expect(dialog.locator('input[name="setting:url"]')).to_be_focused()
+    page.keyboard.type("dav.example.org/dav")
+    message = dialog.locator(".nbs-Form-message")
+    expect(message).to_have_text("Give an http:// or https:// address.")
+    page.keyboard.press("Enter")
+    expect(dialog).to_be_visible()
+
+    # The server's message on failure: a service that does not answer.
+    down = f"http://127.0.0.1:{free_port()}/dav"
+    dialog.locator('input[name="setting:url"]').fill(down)
+    expect(message).to_be_hidden()
+    dialog.locator('input[name="credential:username"]').fill(dav.user)
+    expect(message).to_have_text("Give all the credentials, or none (then give them later).")
+    dialog.locator('input[name="credential:password"]').fill(dav.password)
+    page.keyboard.press("Enter")
+    expect(message).to_contain_text("mydav cannot be reached at http://127.0.0.1:")
+    expect(dialog.locator('input[name="credential:password"]')).to_have_value("")
+    dialog.locator(".jp-Dialog-content").screenshot(path=str(shots / "data-panel-add.png"))
+
+    # The right address: added, tested and mounted; the server keeps it.
+    dialog.locator('input[name="setting:url"]').fill(dav.url)
+    dialog.locator('input[name="credential:password"]').fill(dav.password)
+    page.keyboard.press("Enter")
+    page.wait_for_timeout(3000)
+    expect(dialog).to_have_count(0)
+    mydav = space_row(page, "mydav")
+    expect(mydav).to_have_attribute("data-status", "mounted")
+    expect(mydav.locator('button[data-action="forget"]')).to_be_visible()  # credentials are stored
+    listed = hub.server("ada", "GET", "nbspaces/api/spaces").json()["spaces"]
+    mine = next(s for s in listed if s["name"] == "mydav")
+    assert mine["origin"] == "user" and mine["has_credentials"] is True
+    assert mine["settings"] == {"url": dav.url, "label": "mydav"}
+
+    # Remove it with the keyboard only: Tab to its Remove button, Enter, Enter to confirm.
+    page.keyboard.press("Alt+Shift+D")
+    tab_to(page, '#nbspaces-data-panel button[data-space="mydav"][data-action="remove"]')
+    page.keyboard.press("Enter")
+    confirm = page.locator(".jp-Dialog")
+    expect(confirm).to_contain_text("Remove mydav?")
+    page.keyboard.press("Enter")
+    expect(mydav).to_have_count(0)
+    listed = hub.server("ada", "GET", "nbspaces/api/spaces").json()["spaces"]
+    assert "mydav" not in {s["name"] for s in listed}
+
+
+def test_dark_theme(page: sync_api.Page, shots: Path) -> None:
+    expect = sync_api.expect
+    panel = page.locator("#nbspaces-data-panel")
+    run_from_palette(page, "Use Theme: JupyterLab Dark")
+    try:
+        expect(page.locator("body")).to_have_attribute("data-jp-theme-light", "false")
+        page.keyboard.press("Alt+Shift+D")
+        expect(panel).to_be_visible()
+        expect(space_row(page, "b2drop")).to_have_attribute("data-status", "mounted")
+        background = page.evaluate(
+            "getComputedStyle(document.getElementById('nbspaces-data-panel')).backgroundColor")
+        assert background != "rgb(255, 255, 255)", "the panel does not follow the dark theme"
+        # Text reads on the dark background (WCAG AA: 4.5 for normal text).
+        for selector in (".nbs-Space-name", ".nbs-Status-text", ".nbs-Space-mount", ".nbs-Usage-text",
+                         ".nbs-Badge-readonly"):
+            ratio = page.evaluate(CONTRAST, [f"#nbspaces-data-panel {selector}", "#nbspaces-data-panel"])
+            assert ratio >= 4.5, f"{selector}: contrast {ratio:.1f} in the dark theme"
+        panel.screenshot(path=str(shots / "data-panel-dark.png"))
+    finally:
+        run_from_palette(page, "Use Theme: JupyterLab Light")
+        expect(page.locator("body")).to_have_attribute("data-jp-theme-light", "true")
+
+
+def test_notebook_7(site: tuple[Hub, DavServer, Path], page: sync_api.Page, shots: Path) -> None:
+    """The same server's Notebook 7 tree: the panel opens in its left area; the read-only lock shows."""
+    hub, _, _ = site
+    expect = sync_api.expect
+    page.goto(f"{hub.url}/user/ada/tree")
+    expect(listing_item(page, "datasets")).to_be_visible(timeout=60_000)
+    expect(listing_item(page, "datasets").locator(".nbs-ReadOnlyMark")).to_be_visible()
+    panel = page.locator("#nbspaces-data-panel")
+    expect(panel).to_be_hidden()
+    page.keyboard.press("Alt+Shift+D")
+    expect(panel).to_be_visible()
+    expect(space_row(page, "home").locator(".nbs-Usage-text")).to_contain_text("of 20 GiB")
+    expect(space_row(page, "b2drop")).to_have_attribute("data-status", "mounted")
+    page.screenshot(path=str(shots / "data-panel-notebook7.png"))
+    # Its palette lists the panel's commands too.
+    page.keyboard.press("Control+Shift+C")
+    search = page.locator(".lm-CommandPalette-input")
+    search.fill("Data Panel")
+    expect(page.locator(".lm-CommandPalette-item", has_text="Show the Data Panel")).to_be_visible()
+    page.keyboard.press("Escape")
+
+
+@pytest.fixture(scope="module")
+def plain_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """`jupyter lab` with nbspaces installed but no plan: its root holds the home and a scratch folder."""
+    root = tmp_path_factory.mktemp("plain")
+    home = root / "home" / "ada"
+    home.mkdir(parents=True)
+    (root / "scratch").mkdir()
+    (root / "scratch" / "run.log").write_text("step 1\n")
+    port, token = free_port(), "plain-lab-token-for-this-test"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NBSPACES_", "JUPYTERHUB_", "JUPYTER_"))}
+    env["HOME"] = str(home)
+    log = (root / "lab.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}",
+         f"--ServerApp.root_dir={root}", f"--IdentityProvider.token={token}"],
+        env=env, cwd=root, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if requests.get(f"{url}/api/status", params={"token": token}, timeout=2).ok:
+                    break
+            except requests.ConnectionError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError((root / "lab.log").read_text(errors="replace")[-3000:])
+            time.sleep(0.3)
+        yield f"{url}/lab/tree/scratch?token={token}", root
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def test_a_folder_that_is_not_kept_says_so(browser: sync_api.Browser, plain_lab: tuple[str, Path],
+                                          shots: Path) -> None:
+    url, root = plain_lab
+    expect = sync_api.expect
+    context, page = new_page(browser)  # another server on this host: its own cookies
+    try:
+        page.goto(url)
+        expect(listing_item(page, "run.log")).to_be_visible(timeout=60_000)
+        hint = page.locator(".jp-FileBrowser .nbs-FolderHint")
+        expect(hint).to_be_visible()
+        expect(hint.locator(".nbs-FolderHint-notkept")).to_contain_text(
+            "Not kept: files in this folder are lost when your server stops.")
+        expect(page.locator(".nbs-StatusItem")).to_be_hidden()  # no spaces on this server
+        shot_top(page, ".jp-FileBrowser", shots / "data-panel-not-kept.png")
+
+        # Saving there warns once, with the way to the kept folder.
+        upload(page, "results.csv", b"a,b\n1,2\n")
+        expect(listing_item(page, "results.csv")).to_be_visible()
+        assert (root / "scratch" / "results.csv").read_bytes() == b"a,b\n1,2\n"
+        warning = page.locator(".jp-toast-message", has_text="scratch/results.csv is saved where nothing is kept")
+        expect(warning).to_be_visible()
+        page.locator(".jp-toast-button", has_text="Go to a kept folder").click()
+        expect(page.locator(".jp-FileBrowser .jp-BreadCrumbs")).to_contain_text("ada")
+        expect(hint).to_be_hidden()
+    finally:
+        context.close()

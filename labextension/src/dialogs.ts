@@ -106,6 +106,8 @@ class FormBody extends Widget {
     return values;
   }
 
+  /** Sets the inputs' validity; the dialog calls it on every input, before it checks them. */
+  validate: (() => void) | null = null;
   readonly inputs: HTMLInputElement[] = [];
   readonly message: HTMLParagraphElement;
   private static _ids = 0;
@@ -124,6 +126,12 @@ class SubmitDialog extends Dialog<Record<string, string>> {
     super({ ...options, body: _form, focusNodeSelector: 'input' });
     this.addClass('nbs-Dialog');
     this._acceptIndex = (options.buttons ?? []).findIndex(b => b.accept);
+  }
+
+  /** The form's own checks first, so the dialog's accept button and Enter see the current validity. */
+  protected _checkValidation(): void {
+    this._form?.validate?.();
+    super._checkValidation();
   }
 
   resolve(index?: number): void {
@@ -145,6 +153,7 @@ class SubmitDialog extends Dialog<Record<string, string>> {
     this._submit(values).then(
       () => {
         this._accepted = true;
+        this._checkValidation();
         super.resolve(i);
       },
       (error: unknown) => {
@@ -347,7 +356,7 @@ export async function addSpaceDialog(
     const shown = form.inputs.map(i => i.validationMessage).filter(m => m && m.length);
     form.showError(shown.length ? shown[0] : '');
   };
-  form.node.addEventListener('input', check);
+  form.validate = check;
   fillKind();
 
   const dialog = new SubmitDialog(

@@ -89,16 +89,17 @@ export class FolderHint extends Widget {
     if (readOnly) {
       const line = document.createElement('div');
       line.className = 'nbs-FolderHint-line nbs-FolderHint-readonly';
-      line.append(
-        lockIcon.element({ tag: 'span', className: 'nbs-FolderHint-icon' }),
-        trans.__('Read-only: %1 is shared with you to read. Save your changes in your home.', readOnly.name)
-      );
+      const text = document.createElement('span');
+      text.className = 'nbs-FolderHint-text';
+      text.textContent = trans.__('Read-only: %1 is shared with you to read. Save your changes in your home.', readOnly.name);
+      line.append(lockIcon.element({ tag: 'span', className: 'nbs-FolderHint-icon' }), text);
       this.node.appendChild(line);
     }
     if (notKept) {
       const line = document.createElement('div');
       line.className = 'nbs-FolderHint-line nbs-FolderHint-notkept';
       const text = document.createElement('span');
+      text.className = 'nbs-FolderHint-text';
       text.textContent = trans.__('Not kept: files in this folder are lost when your server stops.');
       line.appendChild(text);
       const home = keptHome(this._model.kept ?? []);

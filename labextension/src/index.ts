@@ -10,6 +10,7 @@ import { Contents, ServerConnection } from '@jupyterlab/services';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { IStatusBar } from '@jupyterlab/statusbar';
 import { ITranslator, nullTranslator } from '@jupyterlab/translation';
+import { Signal } from '@lumino/signaling';
 
 import { addSpaceDialog, credentialsDialog } from './dialogs';
 import { dataIcon } from './icons';
@@ -145,7 +146,16 @@ const plugin: JupyterFrontEndPlugin<void> = {
 
     if (statusBar) {
       const item = new DataStatus(model, trans, () => app.shell.activateById(panel.id));
-      statusBar.registerStatusItem('nbspaces:status', { item, align: 'left', rank: 4 });
+      // Shown where the server has spaces (not on a server started without nbspaces).
+      const activeStateChanged = new Signal<SpacesModel, void>(model);
+      model.onChange(() => activeStateChanged.emit());
+      statusBar.registerStatusItem('nbspaces:status', {
+        item,
+        align: 'left',
+        rank: 4,
+        isActive: () => !model.unavailable,
+        activeStateChanged
+      });
     }
 
     if (settingRegistry) {

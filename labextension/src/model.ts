@@ -312,6 +312,11 @@ export class SpacesModel {
     return this._isolation;
   }
 
+  /** True when this server has no spaces API (not spawned by nbspaces): nothing to poll. */
+  get unavailable(): boolean {
+    return this._unavailable;
+  }
+
   /** True once one list has been received. */
   get loaded(): boolean {
     return this._loaded;
@@ -464,12 +469,14 @@ export class SpacesModel {
       this._error = '';
     } catch (e) {
       this._error = e instanceof Error ? e.message : String(e);
+      // A server not spawned by nbspaces has no spaces; asking again will not change that.
+      this._unavailable = !this._loaded && e instanceof ApiError && e.status === 404;
     }
     this._emit();
   }
 
   private _schedule(): void {
-    if (!this._running) {
+    if (!this._running || this._unavailable) {
       return;
     }
     if (this._timer !== null) {
@@ -552,6 +559,7 @@ export class SpacesModel {
   private _kept: string[] | null = null;
   private _isolation = '';
   private _loaded = false;
+  private _unavailable = false;
   private _error = '';
   private _busy = new Set<string>();
   private _listeners = new Set<() => void>();

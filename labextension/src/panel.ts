@@ -5,6 +5,7 @@
 
 import { TranslationBundle } from '@jupyterlab/translation';
 import { lockIcon, refreshIcon, addIcon } from '@jupyterlab/ui-components';
+import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
 import { dataIcon, kindIcon } from './icons';
@@ -65,6 +66,7 @@ export class DataPanel extends Widget {
     super();
     this.id = 'nbspaces-data-panel';
     this.addClass('nbs-DataPanel');
+    this.node.tabIndex = -1;
     this.title.icon = dataIcon;
     this.title.caption = _trans.__('Data: your spaces');
 
@@ -100,11 +102,21 @@ export class DataPanel extends Widget {
     super.dispose();
   }
 
+  /** Opened from the keyboard (shortcut, palette): focus moves in, so Tab reaches the actions. */
+  protected onActivateRequest(msg: Message): void {
+    super.onActivateRequest(msg);
+    if (!this.node.contains(document.activeElement)) {
+      this.node.focus();
+    }
+  }
+
   render(): void {
     const model = this._model;
     const trans = this._trans;
     this._addButton.hidden = !model.userKinds.length;
-    if (!model.loaded) {
+    if (model.unavailable) {
+      this._notice.textContent = trans.__('This server was not started with nbspaces: it has no spaces to show.');
+    } else if (!model.loaded) {
       this._notice.textContent = model.error
         ? trans.__('The spaces cannot be listed: %1', model.error)
         : trans.__('Loading your spaces…');

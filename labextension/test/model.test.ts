@@ -223,6 +223,19 @@ describe('folders: read-only and kept', () => {
 });
 
 describe('SpacesModel', () => {
+  it('stops asking on a server not spawned by nbspaces', async () => {
+    const server = new FakeServer();
+    server.handlers['GET spaces'] = () => reply(404, { message: 'this server was not spawned by nbspaces', reason: null });
+    const timers = new FakeTimers();
+    const model = new SpacesModel({ request: server.request, timers });
+    model.start();
+    await flush();
+    expect(model.unavailable).toBe(true);
+    expect(model.loaded).toBe(false);
+    expect(timers.queue).toEqual([]); // no more polling
+    expect(model.kept).toEqual(['']); // the kept folders are still known
+  });
+
   it('asks once which folders are kept, and knows nothing when it cannot', async () => {
     const server = new FakeServer();
     server.kept = ['home/ada'];
