@@ -224,6 +224,14 @@ def test_data_panel_in_the_browser(site: tuple[Hub, DavServer, Path], page: sync
     expect(dialog).to_have_count(0)
     expect(b2drop).to_have_attribute("data-status", "mounted")
     expect(status).to_have_text("Data: 3 spaces")
+    # Stored credentials are never shown again: the dialog only says they are stored.
+    b2drop.locator('button[data-action="credentials"]').click()
+    expect(dialog.locator(".nbs-Form-stored")).to_have_text(
+        "Credentials are stored for B2DROP; the ones you give here replace them.")
+    expect(dialog.locator('input[name="username"]')).to_have_value("")
+    expect(dialog.locator('input[name="password"]')).to_have_value("")
+    page.keyboard.press("Escape")
+    expect(dialog).to_have_count(0)
 
     # Open it in the file browser.
     (dav.root / "from-the-service.txt").write_text("hello\n")
