@@ -420,6 +420,10 @@ def test_notebook_7(site: tuple[Hub, DavServer, Path], page: sync_api.Page, shot
     expect(space_row(page, "home").locator(".nbs-Usage-text")).to_contain_text("of 20 GiB")
     expect(space_row(page, "b2drop")).to_have_attribute("data-status", "mounted")
     page.screenshot(path=str(shots / "data-panel-notebook7.png"))
+    # Open shows the space in Notebook's file view, with the read-only line.
+    space_row(page, "datasets").locator('button[data-action="open"]').click()
+    expect(listing_item(page, "stations.csv").locator(".nbs-ReadOnlyMark")).to_be_visible()
+    expect(page.locator(".jp-FileBrowser .nbs-FolderHint")).to_contain_text("Read-only: datasets")
     # Its palette lists the panel's commands too.
     page.keyboard.press("Control+Shift+C")
     search = page.locator(".lm-CommandPalette-input")
