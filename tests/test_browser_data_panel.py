@@ -475,6 +475,9 @@ def test_a_folder_that_is_not_kept_says_so(browser: sync_api.Browser, plain_lab:
                                           shots: Path) -> None:
     url, root = plain_lab
     expect = sync_api.expect
+    # The server decides: without a plan only $HOME is kept, here the folder home/ada of its root.
+    api = url.replace("/lab/tree/scratch?", "/nbspaces/api/kept?")
+    assert requests.get(api, timeout=10).json() == {"kept": ["home/ada"], "source": "home"}
     context, page = new_page(browser)  # another server on this host: its own cookies
     try:
         page.goto(url)
