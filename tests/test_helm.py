@@ -469,6 +469,12 @@ async def test_user_pods_are_restricted_without_fuse(tmp_path: Path, kubeconfig:
     assert pvc["spec"]["resources"]["requests"]["storage"] == "20Gi"
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert json.loads(env["NBSPACES_PLAN"].replace("$$", "$"))["posix"] is False
+    # Servers, the hub and the proxy's route reach the nbspaces service through the hub's
+    # Service; the service itself listens on every address of the hub pod.
+    assert env["NBSPACES_SERVICE_URL"] == f"http://{FULLNAME}-hub:8082/services/nbspaces"
+    service = next(s for s in config.JupyterHub.services if s["name"] == "nbspaces")
+    assert service["url"] == f"http://{FULLNAME}-hub:8082"
+    assert service["environment"]["NBSPACES_SERVICE_BIND"] == "0.0.0.0:8082"
 
 
 @pytest.mark.parametrize("name", ["fuse", "fuse-plugin"])
@@ -508,6 +514,7 @@ c.ConfigurableHTTPProxy.should_start = True
 c.ConfigurableHTTPProxy.api_url = os.environ["TEST_PROXY_API_URL"]
 c.NBSpaces.service_ip = "127.0.0.1"
 c.NBSpaces.service_port = int(os.environ["TEST_SERVICE_PORT"])
+c.NBSpaces.service_url = f"http://127.0.0.1:{os.environ['TEST_SERVICE_PORT']}/services/nbspaces"
 # Answer a spawn request at once (202) instead of after 10 s: these pods never start.
 c.JupyterHub.tornado_settings = {"slow_spawn_timeout": 0}
 c.JupyterHub.services = [{"name": "test-admin", "api_token": os.environ["TEST_ADMIN_TOKEN"]}]
@@ -595,7 +602,9 @@ def test_real_hub_with_the_chart_config_builds_each_communitys_pod(chart_hub: tu
     culler = services["idle-culler"]
     assert culler["roles"] == ["idle-culler"]
     assert "--timeout=3600" in culler["command"]
-    assert "nbspaces" in services
+    # The hub and the proxy reach the nbspaces service where servers do (the test's service_url).
+    service_url = services["nbspaces"]["url"]
+    assert service_url.startswith("http://127.0.0.1:") and service_url != "http://127.0.0.1:8082"
 
     # load_groups from the chart's values made the communities and their members.
     groups = {g["name"]: g["users"] for g in requests.get(f"{url}/groups", headers=headers, timeout=10).json()}
@@ -627,7 +636,7 @@ def test_real_hub_with_the_chart_config_builds_each_communitys_pod(chart_hub: tu
         container = pod["spec"]["containers"][0]
         assert {k: container["securityContext"][k] for k in RESTRICTED} == RESTRICTED
         env = {e["name"]: e.get("value") for e in container["env"]}
-        assert env["NBSPACES_SERVICE_URL"] == f"http://{FULLNAME}-hub:8082/services/nbspaces"
+        assert env["NBSPACES_SERVICE_URL"] == f"{service_url}/services/nbspaces"
         assert env["ONEPROVIDER_HOST"] == "oneprovider.example.org"
         assert env["JUPYTERHUB_API_URL"].endswith("/hub/api")
         volumes = {v["name"]: v for v in pod["spec"]["volumes"]}

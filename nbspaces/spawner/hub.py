@@ -18,12 +18,14 @@ import secrets
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from traitlets.config import Config
 from traitlets.utils.importstring import import_item
 
 from ..catalog import CatalogError
 from .config import NBSpaces
+from .service import BIND_ENV, SECRET_ENV
 
 CULLER_SCOPES = ["list:users", "read:users:activity", "read:servers", "delete:servers"]
 # The hub's own default; the culler's timeout must exceed it or active servers look idle.
@@ -163,11 +165,15 @@ def _add_service(c: Config, settings: NBSpaces, roles: list[dict[str, Any]],
     if not settings.service_url:
         host = "127.0.0.1" if settings.service_ip in ("0.0.0.0", "") else settings.service_ip
         c.NBSpaces.service_url = f"http://{host}:{settings.service_port}{prefix}"
+    # The hub and its proxy route reach the service where servers do (service_url's origin, e.g.
+    # the hub's Kubernetes Service); it listens on service_ip, which may be 0.0.0.0.
+    reach = urlparse(c.NBSpaces.service_url)
     services.append({
         "name": SERVICE_NAME,
-        "url": f"http://{settings.service_ip}:{settings.service_port}",
+        "url": f"{reach.scheme}://{reach.netloc}",
         "command": [sys.executable, "-m", "nbspaces.spawner.service"],
-        "environment": {"NBSPACES_SECRET_FILE": str(secret_file)},
+        "environment": {SECRET_ENV: str(secret_file),
+                        BIND_ENV: f"{settings.service_ip or '0.0.0.0'}:{settings.service_port}"},
         "display": False,
     })
     # A server's token holds only scopes its user holds, so both roles get: the service (keys)

@@ -21,6 +21,7 @@ from jupyterhub.utils import url_path_join
 from tornado import ioloop, web
 
 SECRET_ENV = "NBSPACES_SECRET_FILE"
+BIND_ENV = "NBSPACES_SERVICE_BIND"  # host:port to listen on; the hub's URL for us may name another host
 
 
 def user_key(secret: bytes, user: str) -> bytes:
@@ -52,9 +53,13 @@ def main() -> None:
     if len(secret) < 32:
         raise SystemExit(f"nbspaces service: the secret in {os.environ[SECRET_ENV]} is too short")
     prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/nbspaces/")
-    url = urlparse(os.environ["JUPYTERHUB_SERVICE_URL"])
+    if os.environ.get(BIND_ENV):
+        host, _, port = os.environ[BIND_ENV].rpartition(":")
+    else:
+        url = urlparse(os.environ["JUPYTERHUB_SERVICE_URL"])
+        host, port = url.hostname or "127.0.0.1", str(url.port or 80)
     app = web.Application([(url_path_join(prefix, "key"), KeyHandler, {"secret": secret})])
-    app.listen(url.port or 80, url.hostname or "127.0.0.1")
+    app.listen(int(port), host)
     ioloop.IOLoop.current().start()
 
 
