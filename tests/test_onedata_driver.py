@@ -41,10 +41,15 @@ def test_spaces_are_folders_and_listing_follows_pages(od: OnedataStandIn, world:
     assert sorted(e.name for e in d.list("")) == ["climate", "genomics"]
     for i in range(5000):
         od.add_file(world["space"], f"many/f{i:05d}.txt", b"x")
-    before = od.count("GET", "/children")
+    before, lookups = od.count("GET", "/children"), od.count("POST", "/lookup-file-id")
     names = {e.name for e in d.list("climate/many")}
     assert len(names) == 5000 and "f04999.txt" in names  # past the first 1,000
     assert od.count("GET", "/children") - before <= 6  # one request per page of 1,000
+    assert od.count("POST", "/lookup-file-id") - lookups == 1  # the folder's path once, not once a page
+    # The contents manager stats a folder before it lists it: the stat finds the folder's id.
+    lookups = od.count("POST", "/lookup-file-id")
+    assert d.stat("climate/many").is_dir and len(d.list("climate/many")) == 5000
+    assert od.count("POST", "/lookup-file-id") - lookups == 1
 
 
 def test_reads_stream_in_ranged_blocks_and_writes_go_in_large_blocks(
@@ -57,9 +62,19 @@ def test_reads_stream_in_ranged_blocks_and_writes_go_in_large_blocks(
     stored = od.space_dir(world["space"]) / "big.bin"
     assert stored.read_bytes() == data
     assert not [p for p in stored.parent.iterdir() if "nbspaces-upload" in p.name]
-    assert b"".join(d.read("climate/big.bin")) == data
+    gets = od.count("GET", "/content")
+    pieces = list(d.read("climate/big.bin"))
+    assert b"".join(pieces) == data
+    assert od.count("GET", "/content") - gets == 1  # a whole read is one streamed GET
+    assert max(len(p) for p in pieces) <= 1024 * 1024  # in pieces, never a whole block in memory
     assert b"".join(d.read("climate/big.bin", BLOCK - 5, BLOCK + 4)) == data[BLOCK - 5:BLOCK + 5]
+    assert b"".join(d.read("climate/big.bin", 0, 99)) == data[:100]  # a head, as a browser asks for it
+    assert b"".join(d.read("climate/big.bin", len(data) - 10)) == data[-10:]  # to the end
+    assert b"".join(d.read("climate/big.bin", BLOCK, 3 * BLOCK)) == data[BLOCK:]  # past the end: up to it
     assert d.stat("climate/big.bin").size == len(data)
+    # Replaced by a write, the path names another file: a read gets the new bytes, not the old id's.
+    d.write("climate/big.bin", [b"new"], 3)
+    assert b"".join(d.read("climate/big.bin")) == b"new"
 
 
 def test_folders_rename_delete(od: OnedataStandIn, world: dict[str, str]) -> None:

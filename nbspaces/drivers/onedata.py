@@ -13,16 +13,19 @@ import contextlib
 import posixpath
 import secrets
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import requests
 
-from .base import Driver, DriverError, Entry, Problem, Usage
+from .base import Driver, DriverError, Entry, Problem, Usage, window
 
-BLOCK = 8 * 1024 * 1024  # bytes per read or write request
+BLOCK = 8 * 1024 * 1024  # bytes per ranged read or write request
+READ_PIECE = 1024 * 1024  # bytes per piece of a streamed read
 PAGE = 1000
+ID_TTL = 5.0  # seconds a file id learned from a stat is reused (as a listing is; our own changes drop it)
 _ERRNO = {"enoent": Problem.NOT_FOUND, "eexist": Problem.EXISTS, "eacces": Problem.FORBIDDEN,
           "eperm": Problem.FORBIDDEN, "enospc": Problem.NO_SPACE, "edquot": Problem.NO_SPACE,
           "enotempty": Problem.INVALID, "enotdir": Problem.INVALID, "eisdir": Problem.INVALID}
@@ -66,6 +69,7 @@ class OnedataDriver(Driver):
         self._client: Any = None
         self._client_token: str | None = None
         self._lock = threading.Lock()
+        self._ids: dict[tuple[str, str], tuple[float, str]] = {}  # (space, path) -> (when, file id)
 
     # -- plumbing -----------------------------------------------------------------------
 
@@ -182,8 +186,10 @@ class OnedataDriver(Driver):
         out: list[Entry] = []
         token: str | None = None
         with self._errors(f"listing '{path}'"):
+            # The folder's id once, not its path on every page (the client looks a path up each time).
+            folder = self._file_id(space, rel) if rel else None
             while True:  # every page, not only the first
-                page = self.client().list_children(space, file_path=rel or None, attributes=ATTRIBUTES,
+                page = self.client().list_children(space, file_id=folder, attributes=ATTRIBUTES,
                                                    limit=PAGE, continuation_token=token)
                 out.extend(self._entry(c) for c in page["children"])
                 token = page.get("nextPageToken")
@@ -197,24 +203,60 @@ class OnedataDriver(Driver):
         if not rel:
             return Entry(name=path, is_dir=True)
         with self._errors(f"'{path}'"):
-            return self._entry(self.client().get_attributes(space, file_path=rel, attributes=ATTRIBUTES))
+            attrs = self.client().get_attributes(space, file_path=rel, attributes=[*ATTRIBUTES, "fileId"])
+        if attrs.get("fileId"):
+            self._ids[(space, rel)] = (time.monotonic(), str(attrs["fileId"]))
+        return self._entry(attrs)
+
+    def _file_id(self, space: str, rel: str) -> str:
+        """The id of a path: the one a stat just found, else one lookup."""
+        known = self._ids.get((space, rel))
+        if known and time.monotonic() - known[0] < ID_TTL:
+            return known[1]
+        return str(self.client().get_file_id(space, file_path=rel))
+
+    def _changed(self) -> None:
+        """Our own write, move or delete: ids learned before may name other files now."""
+        self._ids.clear()
 
     def read(self, path: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         space, rel = self._split(path)
         client = self.client()
-        with self._errors(f"reading '{path}'"):
-            file_id = client.get_file_id(space, file_path=rel)
-            size = int(client.get_attributes(space, file_id=file_id, attributes=["size"]).get("size") or 0)
-        last = size - 1 if end is None else min(end, size - 1)
+        what = f"reading '{path}'"
+        with self._errors(what):
+            file_id = self._file_id(space, rel)
+        if start == 0:
+            # One GET streamed in 1 MiB reads (the client's iter_file_content), not blocks each
+            # assembled in memory. It has no Range: a read that ends early drops the rest of the stream.
+            with self._errors(what):
+                stream = client.iter_file_content(space, file_id=file_id, chunk_size=READ_PIECE)
+            try:
+                yield from window(self._guarded(stream, what), 0, None if end is None else end + 1)
+            finally:
+                stream.close()
+            return
+        if end is None:
+            with self._errors(what):
+                end = int(client.get_attributes(space, file_id=file_id, attributes=["size"]).get("size") or 0) - 1
         offset = start
-        while offset <= last:
-            count = min(BLOCK, last - offset + 1)
-            with self._errors(f"reading '{path}'"):
+        while offset <= end:
+            count = min(BLOCK, end - offset + 1)
+            with self._errors(what):
                 piece = client.get_file_content(space, file_id=file_id, offset=offset, size=count)
-            if not piece:
+            if piece:
+                yield piece
+            if len(piece) < count:  # the end of the file came first
+                return
+            offset += len(piece)
+
+    def _guarded(self, pieces: Iterator[bytes], what: str) -> Iterator[bytes]:
+        """A stream's pieces, its failures (a connection lost mid-way) as DriverErrors."""
+        while True:
+            with self._errors(what):
+                piece = next(pieces, None)
+            if piece is None:
                 return
             yield piece
-            offset += len(piece)
 
     def write(self, path: str, chunks: Iterable[bytes], size: int | None = None) -> None:
         space, rel = self._split(path)
@@ -241,6 +283,8 @@ class OnedataDriver(Driver):
                 with contextlib.suppress(Exception):
                     client.remove(space, file_id=file_id)
                 raise
+            finally:
+                self._changed()  # the path names another file now, or none
 
     def mkdir(self, path: str) -> None:
         space, rel = self._split(path)
@@ -253,6 +297,7 @@ class OnedataDriver(Driver):
         space, rel = self._split(path)
         if not rel:
             raise DriverError(Problem.FORBIDDEN, f"'{path}' is a whole space; it cannot be deleted from here")
+        self._changed()
         with self._errors(f"deleting '{path}'"):
             self.client().remove(space, file_path=rel)
 
@@ -265,6 +310,7 @@ class OnedataDriver(Driver):
             return
         if self._exists(dst):
             raise DriverError(Problem.EXISTS, f"'{dst}' already exists")
+        self._changed()
         with self._errors(f"moving '{src}'"):
             self.client().move(s_space, s_rel, d_space, d_rel)
 

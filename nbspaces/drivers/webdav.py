@@ -31,7 +31,7 @@ from webdav3.client import Client, WebDavXmlUtils
 
 from .base import Driver, DriverError, Entry, Problem, Usage, unreachable, window
 
-READ_PIECE = 256 * 1024
+READ_PIECE = 1024 * 1024
 MIB = 1024 * 1024
 # Nextcloud's chunking v2: chunks are named 1..10000 and, but for the last, hold 5 MB..5 GB.
 CHUNK_MIB_DEFAULT, CHUNK_MIB_MIN, CHUNK_MIB_MAX = 10, 5, 1024
