@@ -9,6 +9,7 @@ import base64
 from collections.abc import Iterator
 
 import pytest
+import requests
 
 from tests.realhub import Hub, start_hub
 from tests.webdav_servers import DavServer, rclone, wsgidav
@@ -136,3 +137,24 @@ def test_hidden_files_are_not_listed(hub: Hub, root: str) -> None:
     r = hub.contents("bea", "PUT", f"{root}/.hidden", json={"type": "file", "format": "text", "content": "h"})
     assert r.status_code in (201, 400)  # jupyter_server refuses hidden names unless allowed
     assert ".hidden" not in names(hub, root)
+
+
+def test_chunked_upload_and_a_chunk_that_is_not_base64(hub: Hub, root: str) -> None:
+    pieces = [bytes([i]) * 300_000 for i in range(3)]
+
+    def upload(name: str, contents: list[str]) -> list[requests.Response]:
+        numbers = [*range(1, len(contents)), -1]
+        return [hub.contents("bea", "PUT", f"{root}/{name}", json={"type": "file", "format": "base64", "chunk": n,
+                                                                     "content": c})
+                for n, c in zip(numbers, contents, strict=True)]
+
+    good = [base64.b64encode(p).decode() for p in pieces]
+    assert [r.status_code for r in upload("u.bin", good)] == [201, 201, 201]
+    got = hub.contents("bea", "GET", f"{root}/u.bin", params={"format": "base64", "type": "file"}).json()
+    assert base64.b64decode(got["content"]) == b"".join(pieces) and got["size"] == 900_000
+    # A chunk that is not base64: the upload is refused with the reason, and nothing is stored.
+    answers = upload("bad.bin", [good[0], "not base64!", good[2]])
+    refused = [r for r in answers if r.status_code == 400]
+    assert refused and "cannot be read" in refused[0].json()["message"]
+    assert hub.contents("bea", "GET", f"{root}/bad.bin").status_code == 404
+    assert sorted(names(hub, root)) == ["u.bin"]

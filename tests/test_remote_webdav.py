@@ -10,6 +10,7 @@ import base64
 import hashlib
 import json
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,7 +25,8 @@ from tests.webdav_servers import DavServer, rclone, wsgidav
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Hub, DavServer, DavServer]]:
     base = tmp_path_factory.mktemp("webdav")
-    dav, other = wsgidav(base), rclone(base)
+    # A long socket timeout: a download the server forgets to stop stays open (cheroot's own 10 s would close it).
+    dav, other = wsgidav(base, log_requests=True, socket_timeout=120), rclone(base)
     hub = start_hub(base / "hub", f"""
         c.NBSpaces.remote = {{"b2drop": {{"kind": "webdav", "url": "{dav.url}", "label": "B2DROP",
                                         "groups": {{"*": "rw"}}}}}}
@@ -182,6 +184,59 @@ def test_files_handler_streams_with_range(site: tuple[Hub, DavServer, DavServer]
     assert whole.content == data
     bad = hub.server("ada", "GET", "files/b2drop/blob.bin", headers={"Range": f"bytes={len(data) + 10}-"})
     assert bad.status_code == 416
+
+
+def test_range_downloads_across_pieces_are_byte_exact(site: tuple[Hub, DavServer, DavServer]) -> None:
+    hub, dav, _ = site
+    connect(hub, dav)
+    data = os.urandom(5 * 1024 * 1024 + 17)  # more pieces than the handler reads ahead
+    (dav.root / "pieces.bin").write_bytes(data)
+    for first, last in ((0, len(data) - 1), (1000, 3 * 1024 * 1024 + 999), (len(data) - 1, len(data) - 1),
+                        (4 * 1024 * 1024 - 1, 4 * 1024 * 1024)):
+        r = hub.server("ada", "GET", "files/b2drop/pieces.bin", headers={"Range": f"bytes={first}-{last}"})
+        assert r.status_code == 206 and r.content == data[first:last + 1]
+        assert int(r.headers["Content-Length"]) == last - first + 1
+    assert hub.server("ada", "GET", "files/b2drop/pieces.bin").content == data
+
+
+def test_a_dropped_download_releases_the_storage_stream(site: tuple[Hub, DavServer, DavServer]) -> None:
+    hub, dav, _ = site
+    connect(hub, dav)
+    big = dav.root / "dropped.bin"
+    with open(big, "wb") as f:
+        f.truncate(512 * 1024 * 1024)  # far more than every buffer on the way holds
+    r = hub.server("ada", "GET", "files/b2drop/dropped.bin", stream=True)
+    assert r.status_code == 200 and len(r.raw.read(1024 * 1024)) == 1024 * 1024
+    assert dav.has_open(big)  # the server is still reading it for us
+    r.close()  # the user cancels the download
+    deadline = time.monotonic() + 30
+    while dav.has_open(big):
+        assert time.monotonic() < deadline, "the server kept reading a download no one receives"
+        time.sleep(0.2)
+    assert hub.server("ada", "HEAD", "files/b2drop/dropped.bin").status_code == 200  # the server is fine
+
+
+def test_an_upload_under_way_costs_no_request_per_chunk(site: tuple[Hub, DavServer, DavServer]) -> None:
+    hub, dav, _ = site
+    connect(hub, dav)
+    piece = os.urandom(64 * 1024)
+    chunks = [1, 2, 3, 4, 5, 6, 7, -1]
+    before = len(dav.logged_requests())
+    statuses = [hub.contents("ada", "PUT", "b2drop/counted.bin",
+                             json={"type": "file", "format": "base64", "chunk": i,
+                                   "content": base64.b64encode(piece).decode()}).status_code for i in chunks]
+    # jupyter_server asks whether the file exists before every chunk: nbspaces answers from its
+    # own upload, not with a PROPFIND each time (one for jupyter_server's first question, one when
+    # the upload starts, one for the model of the stored file).
+    asked = [r for r in dav.logged_requests()[before:] if r == ("PROPFIND", "/counted.bin")]
+    assert len(asked) <= 3
+    assert statuses == [201] * len(chunks)  # a new file, as in the home
+    assert (dav.root / "counted.bin").read_bytes() == piece * len(chunks)
+    # Uploaded again over itself: it exists now, so every chunk is a save (200), as in the home.
+    statuses = [hub.contents("ada", "PUT", "b2drop/counted.bin",
+                             json={"type": "file", "format": "base64", "chunk": i,
+                                   "content": base64.b64encode(piece[::-1]).decode()}).status_code for i in (1, -1)]
+    assert statuses == [200, 200] and (dav.root / "counted.bin").read_bytes() == piece[::-1] * 2
 
 
 def test_a_folder_of_ten_thousand_files_lists_completely(site: tuple[Hub, DavServer, DavServer]) -> None:

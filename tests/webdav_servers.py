@@ -6,8 +6,10 @@ Passwords reach them through files (a 0600 YAML config, an htpasswd file), never
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -51,6 +53,20 @@ class DavServer:
                 time.sleep(0.2)
         raise RuntimeError(f"{self.name} did not start:\n{self.log_path.read_text()[-2000:]}")
 
+    def logged_requests(self) -> list[tuple[str, str]]:
+        """(method, path in the share) of every request so far, for a wsgidav started with log_requests."""
+        return re.findall(r'"([A-Z]+) (/[^"]*)" ', self.log_path.read_text(errors="replace"))
+
+    def has_open(self, path: Path) -> bool:
+        """Whether the server process has this file open now."""
+        assert self.proc is not None
+        fds = Path(f"/proc/{self.proc.pid}/fd")
+        targets = []
+        for fd in fds.iterdir():
+            with contextlib.suppress(OSError):  # closed while we look
+                targets.append(os.readlink(fd))
+        return str(path) in targets
+
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
@@ -58,17 +74,22 @@ class DavServer:
         self.proc = None
 
 
-def wsgidav(base: Path) -> DavServer:
+def wsgidav(base: Path, log_requests: bool = False, socket_timeout: float = 10) -> DavServer:
+    """wsgidav on a folder; ``log_requests`` writes one line per request to its log (logged_requests).
+
+    ``socket_timeout``: how long cheroot waits on a client that neither reads nor writes before it
+    drops the connection (its default is 10 s).
+    """
     root, port, password = base / "wsgidav-data", free_port(), secrets.token_urlsafe(12)
     root.mkdir(parents=True, exist_ok=True)
     config = base / "wsgidav.yaml"
     config.write_text(
-        f"host: 127.0.0.1\nport: {port}\nserver: cheroot\nverbose: 1\n"
+        f"host: 127.0.0.1\nport: {port}\nserver: cheroot\nverbose: {3 if log_requests else 1}\n"
         f"provider_mapping:\n  /dav: {root}\n"
         "http_authenticator:\n  domain_controller: null\n  accept_basic: true\n  accept_digest: false\n"
         "  default_to_digest: false\n"
         f"simple_dc:\n  user_mapping:\n    '*':\n      alice:\n        password: '{password}'\n"
-        "property_manager: true\nlock_storage: true\n"
+        f"property_manager: true\nlock_storage: true\nserver_args:\n  timeout: {socket_timeout}\n"
     )
     os.chmod(config, 0o600)
     server = DavServer("wsgidav", root, port, "alice", password, None,

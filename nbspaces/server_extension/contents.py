@@ -37,7 +37,7 @@ from ..keys import fetch_key
 from ..plan import Plan, Space
 from ..sizes import format_size
 from .registry import Mount, Registry
-from .remote import RemoteContents
+from .remote import RemoteContents, b64_length
 
 QUOTA_STATUS = 507  # Insufficient Storage
 
@@ -242,8 +242,8 @@ class SpacesContentsManager(AsyncLargeFileManager):
             return 0
         if model.get("type") == "notebook":
             return len(json.dumps(content, indent=1).encode())
-        if model.get("format") == "base64":
-            return len(base64.b64decode(content.encode("ascii"), validate=False))
+        if model.get("format") == "base64" and isinstance(content, str):
+            return b64_length(content)
         return len(content.encode("utf-8")) if isinstance(content, str) else 0
 
     def _no_space(self, path: str, err: BaseException) -> HTTPError | None:
@@ -307,11 +307,10 @@ class SpacesContentsManager(AsyncLargeFileManager):
         """
         if model.get("type") != "file":
             raise HTTPError(400, f"Only files are uploaded in chunks, not a {model.get('type')!r}")
-        try:
-            content = model["content"]
-            data = base64.b64decode(content) if model.get("format") == "base64" else content.encode("utf-8")
-        except (KeyError, ValueError, AttributeError) as e:
-            raise HTTPError(400, f"Not saved: the upload's content cannot be read ({e})") from e
+        content = model.get("content")
+        if not isinstance(content, str):
+            raise HTTPError(400, "Not saved: the upload has no content")
+        base64_text = model.get("format") == "base64"
         os_path, spool = self._get_os_path(path), self._spool_path(path)
         if chunk == 1:
             self.run_pre_save_hooks(model=model, path=path)
@@ -319,6 +318,11 @@ class SpacesContentsManager(AsyncLargeFileManager):
             raise HTTPError(400, f"The upload of '{path}' was interrupted; upload the file again")
 
         def write() -> int:
+            try:  # decoded here, in a thread, not on the event loop
+                data = base64.b64decode(content) if base64_text else content.encode("utf-8")
+            except ValueError as e:
+                _remove(spool)
+                raise HTTPError(400, f"Not saved: the upload's content cannot be read ({e})") from e
             try:
                 with open(spool, "wb" if chunk == 1 else "ab") as f:
                     f.write(data)

@@ -3,14 +3,21 @@
 jupyter_server's own /files/ handler reads a whole file into memory; for a remote space
 that would hold a 1 GiB download in the server. This handler sends the bytes as the driver
 reads them. Paths in the home and shared folders go to jupyter_server's handler.
+
+Reading and sending overlap: one thread per download reads from the storage a few pieces
+ahead of the event loop, which writes each piece to the client as it comes and waits for the
+client only when more than a few MiB are unsent. So memory stays at a few pieces whatever the
+file's size, and a client that goes away stops the thread and closes the storage's stream.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import mimetypes
 import re
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from email.utils import format_datetime
 from typing import Any
 
@@ -23,10 +30,60 @@ from .registry import RegistryError
 from .remote import http_error
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+AHEAD = 4  # pieces the reader thread may hold before the sender takes them
+UNSENT_MAX = 4 * 1024 * 1024  # bytes written but not yet taken by the client before we wait for it
+_END = object()
 
 
-def _next(it: Iterator[bytes]) -> bytes | None:
-    return next(it, None)
+class ReadAhead:
+    """The pieces of a driver's read, produced by one thread at most ``ahead`` pieces in advance.
+
+    ``stop()`` (a client that went away) makes the thread close the driver's stream after the piece
+    it is reading, so the storage's connection goes at once, not when the garbage collector finds it.
+    """
+
+    def __init__(self, open_pieces: Callable[[], Iterator[bytes]], ahead: int = AHEAD):
+        self._loop = asyncio.get_running_loop()
+        self._ready: asyncio.Queue[Any] = asyncio.Queue()
+        self._slots = threading.Semaphore(ahead)
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, args=(open_pieces,), name="nbspaces-download", daemon=True)
+        self.thread.start()
+
+    def _hand(self, item: Any) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop is closed: the server is stopping
+            self._loop.call_soon_threadsafe(self._ready.put_nowait, item)
+
+    def _run(self, open_pieces: Callable[[], Iterator[bytes]]) -> None:
+        try:
+            pieces = open_pieces()
+            try:
+                for piece in pieces:
+                    self._slots.acquire()
+                    if self._stop.is_set():
+                        return
+                    self._hand(piece)
+            finally:
+                close = getattr(pieces, "close", None)
+                if close is not None:
+                    close()
+            self._hand(_END)
+        except BaseException as e:  # handed to the sender, which raises it
+            self._hand(e)
+
+    async def next(self) -> bytes | None:
+        """The next piece, None at the end; a driver's error is raised here."""
+        item = await self._ready.get()
+        self._slots.release()
+        if item is _END:
+            return None
+        if isinstance(item, BaseException):
+            raise item
+        return item  # type: ignore[no-any-return]
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._slots.release()  # a thread waiting for a slot sees the stop at once
 
 
 class SpacesFilesHandler(AuthenticatedFileHandler):
@@ -88,13 +145,32 @@ class SpacesFilesHandler(AuthenticatedFileHandler):
             return True
         try:
             driver = cm.registry.driver(mount)
-            pieces = await asyncio.to_thread(driver.read, rel, start, end)
-            while (piece := await asyncio.to_thread(_next, pieces)) is not None:
+        except RegistryError as e:
+            raise http_error(e) from None
+        reader = ReadAhead(lambda: driver.read(rel, start, end))
+        try:
+            while (piece := await reader.next()) is not None:
                 self.write(piece)
-                await self.flush()  # wait for the client: memory holds one piece at a time
+                sent = self.flush()
+                if self._unsent() > UNSENT_MAX:
+                    await sent  # the client is slower than the storage: wait for it
         except (DriverError, RegistryError) as e:
             raise http_error(e) from None
         except iostream.StreamClosedError:
             return True  # the client went away
+        finally:
+            reader.stop()
         self.finish()
         return True
+
+    def _unsent(self) -> int:
+        """Bytes handed to the connection and not yet sent to the client.
+
+        Tornado has no public figure for this; its stream's write buffer holds them. Without
+        it (another connection class), every piece waits for the client, as flush() alone does.
+        """
+        stream = getattr(self.request.connection, "stream", None)
+        if stream is None or stream.closed():
+            raise iostream.StreamClosedError()
+        buffer = getattr(stream, "_write_buffer", None)
+        return len(buffer) if buffer is not None else UNSENT_MAX + 1

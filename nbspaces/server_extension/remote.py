@@ -35,13 +35,32 @@ def http_error(e: DriverError | RegistryError) -> HTTPError:
 
 
 def decode_content(model: dict[str, Any]) -> bytes:
+    return decode(content_of(model))
+
+
+def content_of(model: dict[str, Any]) -> str | bytes:
+    """A model's content as it is: base64 text (a str, decoded later), or text encoded to bytes."""
     content = model.get("content")
     if not isinstance(content, str):
         raise HTTPError(400, "No file content provided")
+    return content if model.get("format") == "base64" else content.encode()
+
+
+def decode(content: str | bytes) -> bytes:
+    if isinstance(content, bytes):
+        return content
     try:
-        return base64.b64decode(content, validate=False) if model.get("format") == "base64" else content.encode()
+        return base64.b64decode(content, validate=False)
     except ValueError as e:
         raise HTTPError(400, f"The content cannot be read: {e}") from e
+
+
+def b64_length(text: str) -> int:
+    """How many bytes base64 text decodes to, without decoding it (whitespace is not counted)."""
+    if " " in text or "\n" in text or "\r" in text or "\t" in text:
+        text = "".join(text.split())
+    pad = 2 if text.endswith("==") else 1 if text.endswith("=") else 0
+    return len(text) * 3 // 4 - pad
 
 
 class Upload:
@@ -49,14 +68,16 @@ class Upload:
 
     The driver writes from a bounded queue in a thread: memory stays at a few chunks
     whatever the file's size, and the driver stores the file under its name only when
-    the last chunk arrived (see Driver.write).
+    the last chunk arrived (see Driver.write). Chunks arrive as base64 text and are decoded
+    in that thread, off the event loop.
     """
 
-    def __init__(self, driver: Driver, rel: str):
+    def __init__(self, driver: Driver, rel: str, replaces: bool):
         self.size = 0
+        self.replaces = replaces  # a file had the target's name when the upload began
         self.error: BaseException | None = None
-        self._queue: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=4)
-        self._thread = threading.Thread(target=self._run, args=(driver, rel), daemon=True)
+        self._queue: queue.Queue[str | bytes | BaseException | None] = queue.Queue(maxsize=4)
+        self._thread = threading.Thread(target=self._run, args=(driver, rel), name="nbspaces-upload", daemon=True)
         self._thread.start()
 
     def _pieces(self) -> Iterator[bytes]:
@@ -69,7 +90,7 @@ class Upload:
                 return
             if isinstance(item, BaseException):
                 raise item
-            yield item
+            yield decode(item)
 
     def _run(self, driver: Driver, rel: str) -> None:
         try:
@@ -77,7 +98,7 @@ class Upload:
         except BaseException as e:
             self.error = e
 
-    def _put(self, item: bytes | BaseException | None) -> None:
+    def _put(self, item: str | bytes | BaseException | None) -> None:
         while self._thread.is_alive():
             try:
                 self._queue.put(item, timeout=0.5)
@@ -85,9 +106,14 @@ class Upload:
             except queue.Full:
                 continue
 
-    async def send(self, data: bytes) -> None:
-        await asyncio.to_thread(self._put, data)
-        self.size += len(data)
+    async def send(self, content: str | bytes) -> None:
+        """Queue a chunk: base64 text (str) or bytes. A thread waits only when the queue is full."""
+        self._raise()
+        try:
+            self._queue.put_nowait(content)
+        except queue.Full:
+            await asyncio.to_thread(self._put, content)
+        self.size += b64_length(content) if isinstance(content, str) else len(content)
         self._raise()
 
     async def finish(self) -> None:
@@ -99,6 +125,8 @@ class Upload:
         threading.Thread(target=self._put, args=(ConnectionAbortedError("upload abandoned"),), daemon=True).start()
 
     def _raise(self) -> None:
+        if isinstance(self.error, HTTPError):  # a chunk that is not base64
+            raise self.error
         if isinstance(self.error, DriverError):
             raise http_error(self.error)
         if self.error is not None:
@@ -246,17 +274,18 @@ class RemoteContents:
                 if e.status_code != 409:
                     raise
         elif chunk is not None:
-            data = decode_content(model)
+            content = content_of(model)
             if chunk == 1:
                 if key in self._uploads:
                     self._uploads.pop(key).abort()
+                replaces = await self.exists(mount, rel, want_dir=False)
                 driver = await self.call(mount, lambda d: d)
-                self._uploads[key] = Upload(driver, rel)
+                self._uploads[key] = Upload(driver, rel, replaces)
             upload = self._uploads.get(key)
             if upload is None:
                 raise HTTPError(400, f"The upload of '{path}' was interrupted; upload the file again")
             try:
-                await upload.send(data)
+                await upload.send(content)
                 if chunk == -1:
                     del self._uploads[key]
                     await upload.finish()
@@ -304,6 +333,10 @@ class RemoteContents:
         self.invalidate(mount, dst)
 
     async def exists(self, mount: Mount, rel: str, want_dir: bool | None) -> bool:
+        upload = self._uploads.get((mount.space.name, rel))
+        if upload is not None:
+            # jupyter_server asks before every chunk; nothing takes the name before the last one.
+            return upload.replaces and want_dir is not True
         try:
             entry = await self.entry(mount, rel)
         except HTTPError as e:
