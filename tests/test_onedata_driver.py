@@ -69,6 +69,7 @@ def test_reads_stream_in_ranged_blocks_and_writes_go_in_large_blocks(
     assert max(len(p) for p in pieces) <= 1024 * 1024  # in pieces, never a whole block in memory
     assert b"".join(d.read("climate/big.bin", BLOCK - 5, BLOCK + 4)) == data[BLOCK - 5:BLOCK + 5]
     assert b"".join(d.read("climate/big.bin", 0, 99)) == data[:100]  # a head, as a browser asks for it
+    assert od.download_ranges[-1] == "bytes=0-99"  # one small ranged GET, not the whole file's stream
     assert b"".join(d.read("climate/big.bin", len(data) - 10)) == data[-10:]  # to the end
     assert b"".join(d.read("climate/big.bin", BLOCK, 3 * BLOCK)) == data[BLOCK:]  # past the end: up to it
     assert d.stat("climate/big.bin").size == len(data)

@@ -225,9 +225,10 @@ class OnedataDriver(Driver):
         what = f"reading '{path}'"
         with self._errors(what):
             file_id = self._file_id(space, rel)
-        if start == 0:
+        if start == 0 and (end is None or end >= BLOCK):
             # One GET streamed in 1 MiB reads (the client's iter_file_content), not blocks each
-            # assembled in memory. It has no Range: a read that ends early drops the rest of the stream.
+            # assembled in memory. It has no Range: a read that ends early drops the rest of the
+            # stream, so a short head (a browser sniffing a file) is one ranged block instead.
             with self._errors(what):
                 stream = client.iter_file_content(space, file_id=file_id, chunk_size=READ_PIECE)
             try:

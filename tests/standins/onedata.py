@@ -337,6 +337,7 @@ class OnedataStandIn:
         # (idp, access token) -> user id, or None to refuse it; tests may plug in a real OIDC check here
         self.idp_validator: Callable[[str, str], str | None] = lambda _idp, tok: self.idp_tokens.get(tok)
         self.calls: list[tuple[str, str, str]] = []  # (onezone | provider id, method, path?query)
+        self.download_ranges: list[str | None] = []  # each file download's Range header (None: the whole file)
         self.errors: list[str] = []  # unexpected exceptions in the stand-in itself (answered 500)
         self._lock = threading.RLock()
         self._ids: dict[str, tuple[str, str]] = {}  # file id -> (space id, relative path)
@@ -864,6 +865,7 @@ class OnedataStandIn:
         headers = {"Content-Type": mimetypes.guess_type(disk.name)[0] or "application/octet-stream",
                    "Content-Disposition": f'attachment; filename="{disk.name}"'}
         header = req.headers.get("Range")
+        self.download_ranges.append(header)
         if header is None:
             return Response(200, data, headers)
         ranges = self._ranges(header, size)
