@@ -133,6 +133,10 @@ def test_datahub_and_workspace_in_the_file_browser(site: Site) -> None:
     found = spaces(site, "ada")
     assert found["datahub"]["status"] == "mounted" and found["workspace"]["status"] == "mounted"
     assert found["datahub"]["credential_fields"] == []  # it uses the login: nothing to enter
+    root = {e["name"]: e for e in site.hub.contents("ada", "GET", "").json()["content"]}
+    # A space's root has no time of its own: the file browser shows no date, not "56 years ago".
+    assert root["datahub"]["last_modified"] is None and root["workspace"]["last_modified"] is None
+    assert all(not (e["last_modified"] or "").startswith("1970") for e in root.values())
     listing = site.hub.contents("ada", "GET", "datahub")
     assert listing.status_code == 200, listing.text
     assert [e["name"] for e in listing.json()["content"]] == ["climate"]

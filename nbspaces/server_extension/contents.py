@@ -455,7 +455,7 @@ class SpacesContentsManager(AsyncLargeFileManager):
         names = {e["name"] for e in entries}
         out = [e for e in entries if e["name"] not in {m.space.mount for m in self.registry.mounts.values()}]
         for mount in self.registry.mounts.values():
-            model = self.remote.model(mount, mount.space.mount, Entry(mount.space.mount, True))
+            model = self.remote.model(mount, mount.space.mount, Entry(mount.space.mount, True), listed=True)
             if mount.space.mount in names:
                 model["last_modified"] = next(e["last_modified"] for e in entries if e["name"] == mount.space.mount)
             out.append(model)

@@ -193,9 +193,12 @@ class RemoteContents:
                 return found
         return await self.call(mount, lambda d: d.stat(rel))
 
-    def model(self, mount: Mount, path: str, entry: Entry) -> dict[str, Any]:
+    def model(self, mount: Mount, path: str, entry: Entry, listed: bool = False) -> dict[str, Any]:
+        """A contents model. A time the storage does not give (a space's root, some folders) is
+        null in a listing, which JupyterLab shows as no date; a model answered by itself keeps the
+        epoch, because jupyter_server sends its time as the Last-Modified header."""
         kind = "directory" if entry.is_dir else "notebook" if entry.name.endswith(".ipynb") else "file"
-        modified = entry.modified or EPOCH
+        modified = entry.modified or (None if listed else EPOCH)
         return {
             "name": entry.name, "path": path.strip("/"), "type": kind, "format": None, "content": None,
             "mimetype": None if entry.is_dir else (entry.mimetype or mimetypes.guess_type(entry.name)[0]),
@@ -226,7 +229,7 @@ class RemoteContents:
                 return model
             children = await self.list(mount, rel)
             model["format"] = "json"
-            model["content"] = [self.model(mount, posixpath.join(path.strip("/"), e.name), e)
+            model["content"] = [self.model(mount, posixpath.join(path.strip("/"), e.name), e, listed=True)
                                 for e in children if self.allow_hidden or not e.name.startswith(".")]
             return model
         if not content and not require_hash:
