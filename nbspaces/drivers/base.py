@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 
 class Problem(StrEnum):
@@ -94,18 +94,33 @@ def parent_and_name(path: str) -> tuple[str, str]:
     return parent, name
 
 
+@dataclass(frozen=True)
+class Setting:
+    """A setting (never a secret) a space of some kind takes, and how a form asks for it."""
+
+    label: str
+    type: Literal["url", "string", "boolean", "integer"] = "string"
+    required: bool = False
+
+
+# Settings every kind takes.
+LABEL = Setting("Label")
+VERIFY_TLS = Setting("Check the server's TLS certificate", "boolean")
+
+
 class Driver(ABC):
     """One remote space, with its settings and credentials. Thread-safe per call."""
 
     kind: ClassVar[str]
+    kind_label: ClassVar[str]  # the kind in words, e.g. "WebDAV"
     # What the credentials dialog asks for: field name -> label; secret fields are never shown again.
     credential_fields: ClassVar[dict[str, str]] = {}
     secret_fields: ClassVar[frozenset[str]] = frozenset()
     # Kinds whose credentials come from the user's login, not from the user: the login token's
     # name in nbspaces.tokens (e.g. "onedata"); the driver gets {"token": ...}.
     login_token: ClassVar[str | None] = None
-    # What a user or admin may set for a space of this kind (not secrets).
-    setting_fields: ClassVar[tuple[str, ...]] = ()
+    # What a user or admin may set for a space of this kind (not secrets): name -> Setting.
+    setting_fields: ClassVar[dict[str, Setting]] = {}
 
     def __init__(self, settings: dict[str, Any], credentials: dict[str, str] | None):
         self.settings = settings

@@ -43,7 +43,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from .base import Driver, DriverError, Entry, Problem, Usage, unreachable, window
+from .base import LABEL, VERIFY_TLS, Driver, DriverError, Entry, Problem, Setting, Usage, unreachable, window
 
 READ_PIECE = 256 * 1024
 SEND_PIECE = 1024 * 1024
@@ -128,10 +128,11 @@ def _form_part(boundary: str, name: str, value: str) -> bytes:
 
 class D4ScienceDriver(Driver):
     kind = "d4science"
+    kind_label = "D4Science workspace"
     credential_fields = {"token": "Access token"}
     secret_fields = frozenset({"token"})
     login_token = "d4science"
-    setting_fields = ("url", "label", "verify_tls")
+    setting_fields = {"url": Setting("StorageHub address (URL)", "url"), "label": LABEL, "verify_tls": VERIFY_TLS}
 
     def __init__(self, settings: dict[str, Any], credentials: dict[str, str] | None):
         super().__init__(settings, credentials)

@@ -20,7 +20,7 @@ from typing import Any
 
 import requests
 
-from .base import Driver, DriverError, Entry, Problem, Usage, window
+from .base import LABEL, VERIFY_TLS, Driver, DriverError, Entry, Problem, Setting, Usage, window
 
 BLOCK = 8 * 1024 * 1024  # bytes per ranged read or write request
 READ_PIECE = 1024 * 1024  # bytes per piece of a streamed read
@@ -50,10 +50,12 @@ def onezone_of(provider: str, verify: bool | str = True, timeout: float = 20) ->
 
 class OnedataDriver(Driver):
     kind = "onedata"
+    kind_label = "EGI DataHub (Onedata)"
     credential_fields = {"token": "Onedata access token"}
     secret_fields = frozenset({"token"})
     login_token = "onedata"
-    setting_fields = ("onezone", "oneprovider", "label", "verify_tls")
+    setting_fields = {"onezone": Setting("Onezone host"), "oneprovider": Setting("Oneprovider host"),
+                      "label": LABEL, "verify_tls": VERIFY_TLS}
 
     def __init__(self, settings: dict[str, Any], credentials: dict[str, str] | None):
         super().__init__(settings, credentials)

@@ -29,7 +29,7 @@ from urllib.parse import quote, unquote, urlsplit
 import requests
 from webdav3.client import Client, WebDavXmlUtils
 
-from .base import Driver, DriverError, Entry, Problem, Usage, unreachable, window
+from .base import LABEL, VERIFY_TLS, Driver, DriverError, Entry, Problem, Setting, Usage, unreachable, window
 
 READ_PIECE = 1024 * 1024
 MIB = 1024 * 1024
@@ -107,9 +107,11 @@ def _rechunk(chunks: Iterable[bytes], size: int) -> Iterator[list[memoryview]]:
 
 class WebDAVDriver(Driver):
     kind = "webdav"
+    kind_label = "WebDAV"
     credential_fields = {"username": "User name", "password": "Password"}
     secret_fields = frozenset({"password"})
-    setting_fields = ("url", "label", "verify_tls", "chunk_mib")
+    setting_fields = {"url": Setting("Address (URL)", "url", required=True), "label": LABEL,
+                      "verify_tls": VERIFY_TLS, "chunk_mib": Setting("Upload chunk size (MiB)", "integer")}
 
     def __init__(self, settings: dict[str, Any], credentials: dict[str, str] | None):
         super().__init__(settings, credentials)

@@ -20,18 +20,6 @@ from .registry import Mount, Registry, RegistryError, public_settings
 
 AUTH_RESOURCE = "nbspaces"
 
-KIND_LABELS = {"webdav": "WebDAV", "onedata": "EGI DataHub (Onedata)", "d4science": "D4Science workspace"}
-# How a form asks for each setting the drivers take (drivers name their settings; a form needs words
-# and a type). Every setting field of every driver is here (tests/test_openapi.py checks it).
-SETTING_FORMS: dict[str, tuple[str, str]] = {
-    "url": ("Address (URL)", "url"),
-    "label": ("Label", "string"),
-    "verify_tls": ("Check the server's TLS certificate", "boolean"),
-    "chunk_mib": ("Upload chunk size (MiB)", "integer"),
-    "onezone": ("Onezone host", "string"),
-    "oneprovider": ("Oneprovider host", "string"),
-}
-REQUIRED_SETTINGS: dict[str, frozenset[str]] = {"webdav": frozenset({"url"})}
 
 
 def credential_fields(cls: type[Driver]) -> list[dict[str, Any]]:
@@ -47,10 +35,9 @@ def kind_form(kind: str) -> dict[str, Any] | None:
         cls = driver_class(kind)
     except DriverError:
         return None
-    required = REQUIRED_SETTINGS.get(kind, frozenset())
-    settings = [{"name": name, "label": SETTING_FORMS[name][0], "type": SETTING_FORMS[name][1],
-                 "required": name in required} for name in cls.setting_fields]
-    return {"label": KIND_LABELS.get(kind, kind), "login": bool(cls.login_token),
+    settings = [{"name": name, "label": s.label, "type": s.type, "required": s.required}
+                for name, s in cls.setting_fields.items()]
+    return {"label": cls.kind_label, "login": bool(cls.login_token),
             "credential_fields": credential_fields(cls), "setting_fields": settings}
 
 
