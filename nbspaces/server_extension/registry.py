@@ -80,12 +80,14 @@ class Registry:
 
     # -- persistence --------------------------------------------------------------------
 
-    def _store_or_error(self) -> CredentialStore:
+    async def _store_or_error(self) -> CredentialStore:
+        """The credential store; the first call asks the hub's service for its key, in a thread."""
         if self._store is None:
             try:
-                self._store = CredentialStore(self.home / CREDENTIALS, self._key())
+                key = await asyncio.to_thread(self._key)
             except KeyUnavailable as e:
                 raise RegistryError(503, f"Credentials cannot be stored or read now: {e}") from None
+            self._store = self._store or CredentialStore(self.home / CREDENTIALS, key)
         return self._store
 
     def _save_user_spaces(self) -> None:
@@ -101,7 +103,7 @@ class Registry:
     async def stored_credentials(self) -> set[str]:
         """Names of the spaces with stored credentials (never the values); empty when the store is unreadable."""
         try:
-            return set(await asyncio.to_thread(self._store_or_error().names))
+            return set(await asyncio.to_thread((await self._store_or_error()).names))
         except (RegistryError, CredentialError):
             return set()
 
@@ -159,7 +161,7 @@ class Registry:
                 credentials = {"token": token}
             elif mount.needs_credentials:
                 try:
-                    credentials = await asyncio.to_thread(self._store_or_error().get, name)
+                    credentials = await asyncio.to_thread((await self._store_or_error()).get, name)
                 except RegistryError as e:
                     return await self._set(mount, "error", e.message)
                 except CredentialError as e:
@@ -249,7 +251,7 @@ class Registry:
         if not all(isinstance(v, str) for v in values.values()):
             raise RegistryError(400, "Credentials must be text")
         credentials = dict(values)
-        store = self._store_or_error()
+        store = await self._store_or_error()
         async with self._lock(name):
             try:
                 driver = cls(dict(mount.space.settings), credentials)
@@ -268,11 +270,12 @@ class Registry:
         if mount.login_token:
             raise RegistryError(400, f"'{name}' uses your login's {mount.login_token} token; log out of the hub "
                                      "to stop using it")
+        store = await self._store_or_error()
         async with self._lock(name):
             try:
-                await asyncio.to_thread(self._store_or_error().forget, name)
+                await asyncio.to_thread(store.forget, name)
             except CredentialError:
-                await asyncio.to_thread(self._store_or_error().reset)
+                await asyncio.to_thread(store.reset)
             return await self._set(mount, "needs-credentials", "")
 
     async def add(self, name: str, kind: str, mount_at: str | None, settings: dict[str, Any]) -> Mount:

@@ -1,0 +1,61 @@
+"""The server extension's registry and remote contents, in-process (no Jupyter server), against real WebDAV."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import threading
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+
+from nbspaces.catalog import Catalog
+from nbspaces.plan import resolve
+from nbspaces.server_extension import remote
+from nbspaces.server_extension.registry import Registry
+from tests.webdav_servers import wsgidav
+
+
+async def test_asking_the_hub_for_the_key_never_blocks_the_server(tmp_path: Path) -> None:
+    """The first use of the credential store asks the hub's service for its key (a network call of
+    up to 15 s). The event loop keeps serving meanwhile: here the key only comes once a task on the
+    loop has run, which cannot happen if the key is fetched on the loop."""
+    plan, _ = resolve(Catalog.parse(None, None), "ada", {}, isolation="basic", quota_enforced_by="server")
+    loop_ran = threading.Event()
+
+    def key() -> bytes:
+        assert loop_ran.wait(10), "the event loop was blocked while the key was fetched"
+        return b"A" * 43 + b"="
+
+    registry = Registry(plan, str(tmp_path), key)
+
+    async def other_request() -> None:
+        loop_ran.set()
+
+    names, _ = await asyncio.gather(registry.stored_credentials(), other_request())
+    assert names == set()
+
+
+async def test_an_abandoned_upload_no_longer_answers_for_its_file(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """While a chunked upload is under way, nbspaces answers jupyter_server's "does it exist?" itself.
+    Once the browser gave up (no chunk for UPLOAD_IDLE), the storage answers again."""
+    monkeypatch.setattr(remote, "UPLOAD_IDLE", 0.5)
+    dav = wsgidav(tmp_path)
+    try:
+        catalog = Catalog.parse(None, None, remote={"dav": {"kind": "webdav", "url": dav.url, "groups": {"*": "rw"}}})
+        plan, _ = resolve(catalog, "ada", {}, isolation="basic", quota_enforced_by="server")
+        registry = Registry(plan, str(tmp_path / "home"), lambda: Fernet.generate_key())
+        mount = await registry.set_credentials("dav", {"username": dav.user, "password": dav.password})
+        contents = remote.RemoteContents(registry, allow_hidden=False)
+        chunk = {"type": "file", "format": "base64", "content": base64.b64encode(b"x" * 1000).decode(), "chunk": 1}
+        await contents.save(mount, "big.bin", "dav/big.bin", chunk, None)
+        assert not await contents.exists(mount, "big.bin", want_dir=False)  # nothing has the name yet
+        (dav.root / "big.bin").write_bytes(b"someone else's")
+        assert not await contents.exists(mount, "big.bin", want_dir=False)  # still nbspaces' own answer
+        await asyncio.sleep(1.5)  # the browser stopped sending: the upload is abandoned
+        assert await contents.exists(mount, "big.bin", want_dir=False)  # the storage's answer
+        assert (dav.root / "big.bin").read_bytes() == b"someone else's"
+    finally:
+        dav.stop()
