@@ -98,6 +98,11 @@ class Upload:
         except BaseException as e:
             self.error = e
 
+    @property
+    def active(self) -> bool:
+        """Still taking chunks: not failed, abandoned (idle too long) or finished."""
+        return self._thread.is_alive() and self.error is None
+
     def _put(self, item: str | bytes | BaseException | None) -> None:
         while self._thread.is_alive():
             try:
@@ -281,6 +286,8 @@ class RemoteContents:
             if chunk == 1:
                 if key in self._uploads:
                     self._uploads.pop(key).abort()
+                for stale in [k for k, u in self._uploads.items() if not u.active]:
+                    del self._uploads[stale]  # abandoned uploads: their threads have ended
                 replaces = await self.exists(mount, rel, want_dir=False)
                 driver = await self.call(mount, lambda d: d)
                 self._uploads[key] = Upload(driver, rel, replaces)
@@ -337,7 +344,7 @@ class RemoteContents:
 
     async def exists(self, mount: Mount, rel: str, want_dir: bool | None) -> bool:
         upload = self._uploads.get((mount.space.name, rel))
-        if upload is not None:
+        if upload is not None and upload.active:
             # jupyter_server asks before every chunk; nothing takes the name before the last one.
             return upload.replaces and want_dir is not True
         try:
