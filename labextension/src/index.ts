@@ -73,15 +73,15 @@ const plugin: JupyterFrontEndPlugin<void> = {
     };
 
     const addSpace = async () => {
-      if (!model.userKinds.length) {
+      const kinds = model.addableKinds;
+      if (!Object.keys(kinds).length) {
         await showDialog({
           title: trans.__('Add a space'),
-          body: trans.__('Your admins do not let users add spaces on this server.'),
+          body: trans.__('There is no kind of space you may add on this server.'),
           buttons: [Dialog.okButton({ label: trans.__('OK') })]
         });
         return;
       }
-      const kinds = Object.fromEntries(model.userKinds.filter(k => model.kinds[k]).map(k => [k, model.kinds[k]]));
       await addSpaceDialog(kinds, model.spaces, trans, body => model.addSpace(body));
     };
 
@@ -134,7 +134,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     });
     app.commands.addCommand(CommandIDs.add, {
       label: trans.__('Add a Space…'),
-      isEnabled: () => model.userKinds.length > 0,
+      isEnabled: () => Object.keys(model.addableKinds).length > 0,
       execute: () => addSpace()
     });
     if (palette) {

@@ -303,10 +303,15 @@ export class SpacesModel {
     return this._kept;
   }
 
-  /** Kinds users may add (`user_kinds`). */
-  get userKinds(): readonly string[] {
-    return this._userKinds;
+  /**
+   * The kinds the user may add (`user_kinds`) that the server also has a form for (`kinds`: a
+   * kind without a driver on the server has none): what the "Add a space" form offers.
+   * Empty when users may add nothing.
+   */
+  get addableKinds(): Readonly<Record<string, KindForm>> {
+    return Object.fromEntries(this._userKinds.filter(k => Object.hasOwn(this._kinds, k)).map(k => [k, this._kinds[k]]));
   }
+
 
   get isolation(): string {
     return this._isolation;

@@ -113,7 +113,7 @@ export class DataPanel extends Widget {
   render(): void {
     const model = this._model;
     const trans = this._trans;
-    this._addButton.hidden = !model.userKinds.length;
+    this._addButton.hidden = !Object.keys(model.addableKinds).length;
     if (model.unavailable) {
       this._notice.textContent = trans.__('This server was not started with nbspaces: it has no spaces to show.');
     } else if (!model.loaded) {

@@ -261,10 +261,32 @@ describe('SpacesModel', () => {
     await model.refresh();
     expect(model.loaded).toBe(true);
     expect(model.spaces.map(s => s.name)).toEqual(['home', 'b2drop']);
-    expect(model.userKinds).toEqual(['webdav']);
+    expect(Object.keys(model.addableKinds)).toEqual(['webdav']);
     expect(model.isolation).toBe('basic');
     expect(model.summary).toEqual({ total: 2, attention: 1 });
     expect(changes).toBeGreaterThan(0);
+  });
+
+  it('offers to add the kinds users may add that the server has a form for', async () => {
+    const server = new FakeServer();
+    let list: Record<string, unknown> = { user_kinds: ['webdav'], kinds: { webdav: WEBDAV } };
+    server.handlers['GET spaces'] = () => reply(200, { isolation: 'basic', spaces: server.spaces, ...list });
+    const model = new SpacesModel({ request: server.request, timers: new FakeTimers() });
+    expect(model.addableKinds).toEqual({}); // nothing before the first answer
+    await model.refresh();
+    expect(model.addableKinds).toEqual({ webdav: WEBDAV });
+    // A kind the admins allow but no driver on the server serves (no form): nothing to add.
+    const s3: KindForm = { ...WEBDAV, label: 'S3' };
+    list = { user_kinds: ['s3'], kinds: { webdav: WEBDAV } };
+    await model.refresh();
+    expect(model.addableKinds).toEqual({});
+    list = { user_kinds: ['s3', 'webdav', 'toString'], kinds: { webdav: WEBDAV, s3 } };
+    await model.refresh();
+    expect(model.addableKinds).toEqual({ s3, webdav: WEBDAV });
+    // A kind with a form that users may not add is not offered.
+    list = { user_kinds: [], kinds: { webdav: WEBDAV } };
+    await model.refresh();
+    expect(model.addableKinds).toEqual({});
   });
 
   it('polls every 10 s, and every 2 s while a space is mounting', async () => {
