@@ -5,6 +5,10 @@ only the core/v1 calls KubeSpawner makes for a spawn (list and watch pods and ev
 read and delete pods and persistent volume claims) and records every object it is sent. Pods
 stay Pending: nothing schedules them. Schemas are not checked here; tests validate what was
 recorded with kubernetes-validate.
+
+It also answers what `helm template --dry-run=server` reads: the API's discovery documents (the
+kinds the nbspaces chart renders), the chart's Secret (its `lookup`), and "not found" for each
+object the chart would create.
 """
 
 from __future__ import annotations
@@ -21,7 +25,15 @@ from typing import Any
 
 from aiohttp import web
 
-KINDS = {"pods": "Pod", "persistentvolumeclaims": "PersistentVolumeClaim", "events": "Event"}
+KINDS = {"pods": "Pod", "persistentvolumeclaims": "PersistentVolumeClaim", "events": "Event", "secrets": "Secret"}
+# Discovery: group/version -> {resource: kind}, for the kinds the nbspaces chart renders.
+DISCOVERY = {
+    "v1": {"pods": "Pod", "persistentvolumeclaims": "PersistentVolumeClaim", "events": "Event", "secrets": "Secret",
+           "configmaps": "ConfigMap", "services": "Service", "serviceaccounts": "ServiceAccount"},
+    "apps/v1": {"deployments": "Deployment"},
+    "rbac.authorization.k8s.io/v1": {"roles": "Role", "rolebindings": "RoleBinding"},
+    "networking.k8s.io/v1": {"networkpolicies": "NetworkPolicy", "ingresses": "Ingress"},
+}
 
 
 class KubeStandin:
@@ -120,6 +132,29 @@ class KubeStandin:
             await asyncio.sleep(0.05)
         return response
 
+    async def discovery(self, request: web.Request) -> web.Response:
+        """/version, /api, /apis and each group version's resource list."""
+        path = request.path.rstrip("/")
+        if path == "/version":
+            return web.json_response({"major": "1", "minor": "31", "gitVersion": "v1.31.0"})
+        if path == "/api":
+            return web.json_response({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []})
+        if path == "/apis":
+            groups = [{"name": gv.split("/")[0], "versions": [{"groupVersion": gv, "version": "v1"}],
+                       "preferredVersion": {"groupVersion": gv, "version": "v1"}} for gv in DISCOVERY if "/" in gv]
+            return web.json_response({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
+        group_version = path.removeprefix("/api/").removeprefix("/apis/")
+        if group_version not in DISCOVERY:
+            return self._status(404, "NotFound", f"{path} is not served by this stand-in")
+        resources = [{"name": name, "singularName": kind.lower(), "namespaced": True, "kind": kind,
+                      "verbs": ["create", "delete", "get", "list", "watch"]}
+                     for name, kind in DISCOVERY[group_version].items()]
+        return web.json_response({"kind": "APIResourceList", "groupVersion": group_version, "resources": resources})
+
+    async def not_found(self, request: web.Request) -> web.Response:
+        self.requests.append(f"{request.method} {request.path_qs}")
+        return self._status(404, "NotFound", f"{request.path} is not served by this stand-in")
+
     # -- running it ---------------------------------------------------------------------------
 
     @contextmanager
@@ -135,6 +170,9 @@ class KubeStandin:
             base = "/api/v1/namespaces/{namespace}/{resource}"
             app.router.add_route("*", base, self.collection)
             app.router.add_route("*", base + "/{name}", self.item)
+            for path in ("/version", "/api", "/apis", "/api/{version}", "/apis/{group}/{version}"):
+                app.router.add_get(path, self.discovery)
+            app.router.add_route("*", "/{tail:.*}", self.not_found)
             runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=1)
             await runner.setup()
             site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -220,6 +220,35 @@ def test_generated_secrets_are_strong_and_kept_on_uninstall(tmp_path: Path) -> N
     assert secret_data(render({}, tmp_path))["hub.crypt-key"] != values["hub.crypt-key"]
 
 
+def test_an_upgrade_reads_the_secret_back_once_and_keeps_it(tmp_path: Path) -> None:
+    """An upgrade renders against the cluster (here the stand-in API, through `helm template
+    --dry-run=server`): the chart reads its Secret once and keeps every generated value in it; a
+    value given in the chart's values still wins."""
+    stored = {"hub.crypt-key": "12" * 32, "hub.cookie-secret": "34" * 32, "proxy.token": "56" * 32,
+              "nbspaces.secret": "78" * 32, "auth.user-password": "9a" * 8, "auth.admin-password": "bc" * 32}
+    name = f"{FULLNAME}-secret"
+    standin = KubeStandin()
+    with standin.running():
+        # The Secret a previous `helm install` made (Helm's ownership marks included).
+        standin.objects[("secrets", NAMESPACE, name)] = {
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": name, "namespace": NAMESPACE, "labels": {"app.kubernetes.io/managed-by": "Helm"},
+                         "annotations": {"meta.helm.sh/release-name": RELEASE,
+                                         "meta.helm.sh/release-namespace": NAMESPACE}},
+            "data": {k: base64.b64encode(v.encode()).decode() for k, v in stored.items()},
+        }
+        result = helm("template", RELEASE, str(CHART), "--namespace", NAMESPACE, "--dry-run=server",
+                      "--disable-openapi-validation", "--kubeconfig", str(standin.kubeconfig(tmp_path / "kubeconfig")),
+                      "-f", str(values_file({"proxy": {"secretToken": PROXY_TOKEN}}, tmp_path)))
+    assert result.returncode == 0, result.stderr
+    docs = [d for d in yaml.safe_load_all(result.stdout) if d]
+    assert secret_data(docs) == {**stored, "proxy.token": PROXY_TOKEN}
+    assert not [r for r in standin.requests if not r.startswith("GET ")], standin.requests
+    # Helm reads each object it would apply once (may it take it over?); the chart's lookup is one more.
+    assert standin.requests.count(f"GET /api/v1/namespaces/{NAMESPACE}/configmaps/{FULLNAME}-hub") == 1
+    assert standin.requests.count(f"GET /api/v1/namespaces/{NAMESPACE}/secrets/{name}") == 2
+
+
 def test_existing_secrets_are_projected_not_copied(tmp_path: Path) -> None:
     docs = render(EXISTING_SECRETS, tmp_path)
     assert "hub.db-url" not in secret_data(docs)

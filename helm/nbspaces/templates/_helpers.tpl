@@ -45,16 +45,15 @@ seccompProfile:
 {{- end -}}
 
 {{/*
-A generated secret that survives upgrades: the value given in the chart's values, else the one
-already in the cluster's Secret (lookup; empty under `helm template`), else 64 random hex chars.
+A generated secret that survives upgrades: the value given in the chart's values, else the one in
+.data (the cluster's Secret, which hub-secret.yaml looks up once; empty under `helm template`),
+else 64 random hex chars.
 */}}
 {{- define "nbspaces.persistentSecret" -}}
-{{- $existing := (lookup "v1" "Secret" .root.Release.Namespace (include "nbspaces.secret" .root)) | default dict -}}
-{{- $data := get $existing "data" | default dict -}}
 {{- if .value -}}
 {{- .value -}}
-{{- else if hasKey $data .key -}}
-{{- get $data .key | b64dec -}}
+{{- else if hasKey .data .key -}}
+{{- get .data .key | b64dec -}}
 {{- else -}}
 {{- randAlphaNum 64 | sha256sum -}}
 {{- end -}}
