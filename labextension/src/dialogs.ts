@@ -7,7 +7,7 @@ import { Dialog } from '@jupyterlab/apputils';
 import { TranslationBundle } from '@jupyterlab/translation';
 import { Widget } from '@lumino/widgets';
 
-import { KindForm, NewSpace, settingValue, Space, validateName, validateSetting } from './model';
+import { KindForm, NewSpace, SettingField, Space, validateName, validateSetting } from './model';
 
 /** A form body: its inputs, and a line for the server's message. */
 class FormBody extends Widget {
@@ -98,10 +98,7 @@ class FormBody extends Widget {
   values(): Record<string, string> {
     const values: Record<string, string> = {};
     for (const input of this.inputs) {
-      values[input.name] = input.type === 'checkbox' ? (input.checked ? 'true' : '') : input.value;
-    }
-    for (const select of Array.from(this.node.querySelectorAll('select'))) {
-      values[select.name] = select.value;
+      values[input.name] = input.value;
     }
     return values;
   }
@@ -255,9 +252,18 @@ function appLabel(name: string, label: string, trans: TranslationBundle): string
 }
 
 /**
- * The "Add a space" form for the kinds users may add: a name, then exactly the settings and
- * credentials the server lists for the chosen kind (`kinds`). Credentials are optional: without
- * them the space waits for them. Resolves true when the server added the space.
+ * The settings the "Add a space" form asks for: addresses and names (url and string fields). Tuning
+ * settings (TLS checks, chunk sizes: boolean and integer fields) stay with the server's defaults.
+ */
+function asked(spec: KindForm): SettingField[] {
+  return spec.setting_fields.filter(f => f.type === 'url' || f.type === 'string');
+}
+
+/**
+ * The "Add a space" form for `kinds` (the model's `addableKinds`; not empty): a name, then the
+ * settings it asks for (`asked`) and the credentials the server lists for the chosen kind.
+ * Credentials are optional: without them the space waits for them. Resolves true when the server
+ * added the space.
  */
 export async function addSpaceDialog(
   kinds: Readonly<Record<string, KindForm>>,
@@ -303,22 +309,20 @@ export async function addSpaceDialog(
     reserved: trans.__('This name is reserved; please choose another.'),
     taken: trans.__('There is already a space or folder of that name.')
   };
-  const settingMessage = (problem: string, label: string, type: string) => {
+  const settingMessage = (problem: string, label: string) => {
     if (problem === 'empty') {
       return trans.__('Please give the %1.', label);
     }
     if (problem === 'credentials') {
       return trans.__('Leave the user name and password out of the address; give them below.');
     }
-    return type === 'url' ? trans.__('Give an http:// or https:// address.') : trans.__('Give a whole number.');
+    return trans.__('Give an http:// or https:// address.');
   };
 
   const fillKind = () => {
     form.clearFields(fields);
     const spec = kinds[kind];
-    // Settings the space cannot work without, and the ones users name (addresses and labels);
-    // tuning settings (TLS checks, chunk sizes) stay with the admins.
-    for (const f of spec.setting_fields.filter(x => x.required || x.type === 'url' || x.type === 'string')) {
+    for (const f of asked(spec)) {
       const input = form.addField(f.label, `setting:${f.name}`, {
         type: f.type === 'url' ? 'url' : 'text',
         placeholder: f.type === 'url' ? 'https://dav.example.org/remote.php/webdav' : '',
@@ -343,7 +347,7 @@ export async function addSpaceDialog(
     for (const input of Array.from(fields.querySelectorAll<HTMLInputElement>('input[data-setting]'))) {
       const f = spec.setting_fields.find(x => x.name === input.dataset.setting);
       const problem = f ? validateSetting(f, input.value) : undefined;
-      input.setCustomValidity(f && input.value && problem ? settingMessage(problem, f.label, f.type) : '');
+      input.setCustomValidity(f && input.value && problem ? settingMessage(problem, f.label) : '');
     }
     const creds = Array.from(fields.querySelectorAll<HTMLInputElement>('input[data-credential]'));
     const given = creds.filter(i => i.value).length;
@@ -365,9 +369,9 @@ export async function addSpaceDialog(
       const spec = kinds[kind];
       const spaceName = values.name.trim();
       const settings: Record<string, unknown> = {};
-      for (const f of spec.setting_fields) {
-        const v = settingValue(f, values[`setting:${f.name}`] ?? '');
-        if (values[`setting:${f.name}`] !== undefined && v !== undefined) {
+      for (const f of asked(spec)) {
+        const v = (values[`setting:${f.name}`] ?? '').trim();
+        if (v) {
           settings[f.name] = v;
         }
       }

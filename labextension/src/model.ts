@@ -216,14 +216,11 @@ export function validateName(name: string, existing: readonly Space[]): NameProb
   return undefined;
 }
 
-/** Checks one setting of a new space by its field's type; undefined when it may be sent. */
+/** Checks one setting of a new space (a url or string field of the form); undefined when it may be sent. */
 export function validateSetting(field: SettingField, value: string): SettingProblem | undefined {
   const v = value.trim();
   if (!v) {
     return field.required ? 'empty' : undefined;
-  }
-  if (field.type === 'integer') {
-    return /^[0-9]+$/.test(v) ? undefined : 'invalid';
   }
   if (field.type === 'url') {
     let parsed: URL | null = null;
@@ -240,39 +237,6 @@ export function validateSetting(field: SettingField, value: string): SettingProb
     }
   }
   return undefined;
-}
-
-/**
- * Checks a new WebDAV space's name and URL before they go to the server (which checks them again).
- * Returns problems by field; an empty object means the form may be sent.
- */
-export function validateNewSpace(
-  name: string,
-  url: string,
-  existing: readonly Space[]
-): { name?: NameProblem; url?: SettingProblem } {
-  const problems: { name?: NameProblem; url?: SettingProblem } = {};
-  const n = validateName(name, existing);
-  if (n) {
-    problems.name = n;
-  }
-  const u = validateSetting({ name: 'url', label: 'URL', type: 'url', required: true }, url);
-  if (u) {
-    problems.url = u;
-  }
-  return problems;
-}
-
-/** A setting's value as the server takes it: booleans and integers as JSON, empty ones left out. */
-export function settingValue(field: SettingField, value: string | boolean): unknown {
-  if (field.type === 'boolean') {
-    return Boolean(value);
-  }
-  const v = String(value).trim();
-  if (!v) {
-    return undefined;
-  }
-  return field.type === 'integer' ? Number(v) : v;
 }
 
 const DEFAULT_TIMERS: Timers = {
@@ -309,9 +273,9 @@ export class SpacesModel {
    * Empty when users may add nothing.
    */
   get addableKinds(): Readonly<Record<string, KindForm>> {
-    return Object.fromEntries(this._userKinds.filter(k => Object.hasOwn(this._kinds, k)).map(k => [k, this._kinds[k]]));
+    const kinds = this._userKinds.filter(k => Object.hasOwn(this._kinds, k));
+    return Object.fromEntries(kinds.map(k => [k, this._kinds[k]]));
   }
-
 
   get isolation(): string {
     return this._isolation;

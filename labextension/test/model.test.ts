@@ -12,10 +12,9 @@ import {
   Space,
   SpacesModel,
   Timers,
-  settingValue,
   spaceAt,
   usage,
-  validateNewSpace,
+  validateName,
   validateSetting
 } from '../src/model';
 
@@ -153,44 +152,28 @@ describe('formatting', () => {
   });
 });
 
-describe('validateNewSpace', () => {
+describe('a new space', () => {
   const existing = [HOME, space({})];
-  it('accepts a good name and URL', () => {
-    expect(validateNewSpace('mydav', 'https://dav.example.org/remote.php/webdav', existing)).toEqual({});
+  const [url, label] = WEBDAV.setting_fields;
+  it('checks its name', () => {
+    expect(validateName('mydav', existing)).toBeUndefined();
+    expect(validateName(' mydav ', existing)).toBeUndefined();
+    expect(validateName('', existing)).toBe('empty');
+    expect(validateName('a/b', existing)).toBe('invalid');
+    expect(validateName('.hidden', existing)).toBe('invalid');
+    expect(validateName('x'.repeat(65), existing)).toBe('invalid');
+    expect(validateName('home', existing)).toBe('reserved');
+    expect(validateName('b2drop', existing)).toBe('taken');
   });
-  it('refuses bad names', () => {
-    expect(validateNewSpace('', 'https://x', existing).name).toBe('empty');
-    expect(validateNewSpace('a/b', 'https://x', existing).name).toBe('invalid');
-    expect(validateNewSpace('.hidden', 'https://x', existing).name).toBe('invalid');
-    expect(validateNewSpace('x'.repeat(65), 'https://x', existing).name).toBe('invalid');
-    expect(validateNewSpace('home', 'https://x', existing).name).toBe('reserved');
-    expect(validateNewSpace('b2drop', 'https://x', existing).name).toBe('taken');
-  });
-  it('refuses bad URLs and URLs with credentials', () => {
-    expect(validateNewSpace('a', '', existing).url).toBe('empty');
-    expect(validateNewSpace('a', 'dav.example.org', existing).url).toBe('invalid');
-    expect(validateNewSpace('a', 'ftp://dav.example.org', existing).url).toBe('invalid');
-    expect(validateNewSpace('a', 'https://ada:pw@dav.example.org', existing).url).toBe('credentials');
-  });
-});
-
-describe('settings of a new space', () => {
-  const [url, label, verify, chunk] = WEBDAV.setting_fields;
-  it('checks each by its type', () => {
+  it('checks its settings: an address, and a label that may be empty', () => {
     expect(validateSetting(url, '')).toBe('empty');
     expect(validateSetting(label, '')).toBeUndefined();
+    expect(validateSetting(label, 'My DAV')).toBeUndefined();
     expect(validateSetting(url, 'https://dav.example.org/dav')).toBeUndefined();
     expect(validateSetting(url, 'not a url')).toBe('invalid');
+    expect(validateSetting(url, 'dav.example.org')).toBe('invalid');
+    expect(validateSetting(url, 'ftp://dav.example.org')).toBe('invalid');
     expect(validateSetting(url, 'https://ada:pw@dav.example.org')).toBe('credentials');
-    expect(validateSetting(chunk, '10')).toBeUndefined();
-    expect(validateSetting(chunk, '1.5')).toBe('invalid');
-  });
-  it('sends them as JSON of their type, and leaves empty ones out', () => {
-    expect(settingValue(url, ' https://x/dav ')).toBe('https://x/dav');
-    expect(settingValue(label, '  ')).toBeUndefined();
-    expect(settingValue(chunk, '10')).toBe(10);
-    expect(settingValue(verify, 'true')).toBe(true);
-    expect(settingValue(verify, '')).toBe(false);
   });
 });
 
