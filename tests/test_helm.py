@@ -249,6 +249,30 @@ def test_an_upgrade_reads_the_secret_back_once_and_keeps_it(tmp_path: Path) -> N
     assert standin.requests.count(f"GET /api/v1/namespaces/{NAMESPACE}/secrets/{name}") == 2
 
 
+def _checksums(docs: list[dict[str, Any]]) -> dict[str, str]:
+    return {d["metadata"]["name"].removeprefix(f"{FULLNAME}-"):
+            d["spec"]["template"]["metadata"]["annotations"]["checksum/secret"] for d in of_kind(docs, "Deployment")}
+
+
+def test_a_new_secret_value_restarts_the_pods_that_read_it(tmp_path: Path) -> None:
+    """The pods carry a checksum of the secret values given in the chart's values: the same values
+    give the same pods (though every `helm template` generates other secrets), a new value a new
+    pod template, for the pods that read it."""
+    first = _checksums(render({}, tmp_path))
+    _rendered.clear()
+    assert _checksums(render({}, tmp_path)) == first
+    token = _checksums(render({"proxy": {"secretToken": PROXY_TOKEN}}, tmp_path))
+    assert token["hub"] != first["hub"] and token["proxy"] != first["proxy"]
+    for values in ({"hub": {"cryptKey": CRYPT_KEY}}, {"hub": {"cookieSecret": COOKIE_SECRET}},
+                   {"hub": {"nbspacesSecret": NBSPACES_SECRET}}, EXTERNAL_DB, EXISTING_SECRETS):
+        changed = _checksums(render(values, tmp_path))
+        assert changed["hub"] != first["hub"], values
+        assert changed["proxy"] == first["proxy"] or "proxy" in values, values
+    db_url = copy.deepcopy(EXTERNAL_DB)
+    db_url["hub"]["db"]["url"] = DB_URL.replace("db.example.org", "db2.example.org")
+    assert _checksums(render(db_url, tmp_path))["hub"] != _checksums(render(EXTERNAL_DB, tmp_path))["hub"]
+
+
 def test_existing_secrets_are_projected_not_copied(tmp_path: Path) -> None:
     docs = render(EXISTING_SECRETS, tmp_path)
     assert "hub.db-url" not in secret_data(docs)

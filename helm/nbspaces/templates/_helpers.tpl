@@ -58,3 +58,20 @@ else 64 random hex chars.
 {{- randAlphaNum 64 | sha256sum -}}
 {{- end -}}
 {{- end -}}
+
+{{/*
+Checksums of the secret values given in the chart's values, for pod annotations: a change restarts
+the pods that read them. Not of the rendered Secret: its generated values are random under `helm
+template`, and the cluster keeps them anyway. (Values in the operator's existingSecrets are not seen.)
+*/}}
+{{- define "nbspaces.hubSecretChecksum" -}}
+{{- $given := dict
+  "hub" (pick .Values.hub "cryptKey" "cookieSecret" "nbspacesSecret")
+  "db" (pick .Values.hub.db "url" "existingSecret")
+  "proxy" .Values.proxy.secretToken
+  "checkin" (pick .Values.auth.checkin "clientSecret" "existingSecret") -}}
+{{- $given | toJson | sha256sum -}}
+{{- end -}}
+{{- define "nbspaces.proxySecretChecksum" -}}
+{{- dict "proxy" .Values.proxy.secretToken | toJson | sha256sum -}}
+{{- end -}}
