@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from nbspaces.drivers import DriverError, Problem
+from nbspaces.drivers import DriverError, Problem, onedata
 from nbspaces.drivers.onedata import BLOCK, OnedataDriver
 from tests.standins.onedata import OnedataStandIn
 
@@ -76,6 +76,29 @@ def test_reads_stream_in_ranged_blocks_and_writes_go_in_large_blocks(
     # Replaced by a write, the path names another file: a read gets the new bytes, not the old id's.
     d.write("climate/big.bin", [b"new"], 3)
     assert b"".join(d.read("climate/big.bin")) == b"new"
+
+
+def test_a_moved_file_is_not_read_under_its_old_name(od: OnedataStandIn, world: dict[str, str]) -> None:
+    """Onedata keeps a file's id when it moves, so an id the driver remembers must go with the move."""
+    d = driver(od, world["token"])
+    d.write("climate/before.txt", [b"moved"], 5)
+    assert d.stat("climate/before.txt").size == 5  # the driver now knows its id
+    d.move("climate/before.txt", "climate/after.txt")
+    with pytest.raises(DriverError) as err:
+        b"".join(d.read("climate/before.txt"))
+    assert err.value.problem is Problem.NOT_FOUND
+    assert b"".join(d.read("climate/after.txt")) == b"moved"
+    d.delete("climate/after.txt")
+
+
+def test_remembered_file_ids_are_bounded(od: OnedataStandIn, world: dict[str, str],
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(onedata, "ID_CACHE_MAX", 8)  # 1,024 in use; 8 keeps the test short
+    d = driver(od, world["token"])
+    for i in range(12):
+        od.add_file(world["space"], f"ids/f{i:02d}.txt", b"x")
+        assert d.stat(f"climate/ids/f{i:02d}.txt").size == 1
+    assert 0 < len(d._ids) <= 8  # a long-running server does not keep every id it saw
 
 
 def test_folders_rename_delete(od: OnedataStandIn, world: dict[str, str]) -> None:

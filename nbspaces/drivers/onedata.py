@@ -26,6 +26,7 @@ BLOCK = 8 * 1024 * 1024  # bytes per ranged read or write request
 READ_PIECE = 1024 * 1024  # bytes per piece of a streamed read
 PAGE = 1000
 ID_TTL = 5.0  # seconds a file id learned from a stat is reused (as a listing is; our own changes drop it)
+ID_CACHE_MAX = 1024  # file ids kept at most
 _ERRNO = {"enoent": Problem.NOT_FOUND, "eexist": Problem.EXISTS, "eacces": Problem.FORBIDDEN,
           "eperm": Problem.FORBIDDEN, "enospc": Problem.NO_SPACE, "edquot": Problem.NO_SPACE,
           "enotempty": Problem.INVALID, "enotdir": Problem.INVALID, "eisdir": Problem.INVALID}
@@ -72,6 +73,8 @@ class OnedataDriver(Driver):
         self._client_token: str | None = None
         self._lock = threading.Lock()
         self._ids: dict[tuple[str, str], tuple[float, str]] = {}  # (space, path) -> (when, file id)
+        self._changes = 0  # our own writes, moves and deletes so far (see _remember)
+        self._ids_lock = threading.Lock()
 
     # -- plumbing -----------------------------------------------------------------------
 
@@ -204,11 +207,23 @@ class OnedataDriver(Driver):
         space, rel = self._split(path)
         if not rel:
             return Entry(name=path, is_dir=True)
+        changes = self._changes
         with self._errors(f"'{path}'"):
             attrs = self.client().get_attributes(space, file_path=rel, attributes=[*ATTRIBUTES, "fileId"])
         if attrs.get("fileId"):
-            self._ids[(space, rel)] = (time.monotonic(), str(attrs["fileId"]))
+            self._remember(space, rel, str(attrs["fileId"]), changes)
         return self._entry(attrs)
+
+    def _remember(self, space: str, rel: str, file_id: str, changes: int) -> None:
+        """Keep a path's id for ID_TTL, unless one of our changes ran while it was looked up."""
+        now = time.monotonic()
+        with self._ids_lock:
+            if changes != self._changes:
+                return
+            if len(self._ids) >= ID_CACHE_MAX:
+                self._ids = {k: v for k, v in self._ids.items() if now - v[0] < ID_TTL}
+            if len(self._ids) < ID_CACHE_MAX:
+                self._ids[(space, rel)] = (now, file_id)
 
     def _file_id(self, space: str, rel: str) -> str:
         """The id of a path: the one a stat just found, else one lookup."""
@@ -218,8 +233,11 @@ class OnedataDriver(Driver):
         return str(self.client().get_file_id(space, file_path=rel))
 
     def _changed(self) -> None:
-        """Our own write, move or delete: ids learned before may name other files now."""
-        self._ids.clear()
+        """After our own write, move or delete: ids learned before, or while it ran, may name other
+        files now (Onedata keeps a file's id when it moves)."""
+        with self._ids_lock:
+            self._changes += 1
+            self._ids.clear()
 
     def read(self, path: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         space, rel = self._split(path)
@@ -300,9 +318,11 @@ class OnedataDriver(Driver):
         space, rel = self._split(path)
         if not rel:
             raise DriverError(Problem.FORBIDDEN, f"'{path}' is a whole space; it cannot be deleted from here")
-        self._changed()
-        with self._errors(f"deleting '{path}'"):
-            self.client().remove(space, file_path=rel)
+        try:
+            with self._errors(f"deleting '{path}'"):
+                self.client().remove(space, file_path=rel)
+        finally:
+            self._changed()
 
     def move(self, src: str, dst: str) -> None:
         s_space, s_rel = self._split(src)
@@ -313,9 +333,11 @@ class OnedataDriver(Driver):
             return
         if self._exists(dst):
             raise DriverError(Problem.EXISTS, f"'{dst}' already exists")
-        self._changed()
-        with self._errors(f"moving '{src}'"):
-            self.client().move(s_space, s_rel, d_space, d_rel)
+        try:
+            with self._errors(f"moving '{src}'"):
+                self.client().move(s_space, s_rel, d_space, d_rel)
+        finally:
+            self._changed()
 
     def _exists(self, path: str) -> bool:
         try:
