@@ -188,6 +188,7 @@ def test_catalog_reaches_the_hub_config(tmp_path: Path) -> None:
 def test_no_secret_value_in_any_configmap_or_pod_spec(name: str, tmp_path: Path) -> None:
     docs = render(VALUE_SETS[name], tmp_path)
     values = secret_data(docs)
+    assert values.pop("hub.extra-config.json") == "{}"  # no snippet here (tested below)
     assert values["hub.cookie-secret"] and values["nbspaces.secret"]
     given = [DB_URL, "db-Pa55word-9d1e", CLIENT_SECRET, CRYPT_KEY, COOKIE_SECRET, NBSPACES_SECRET, PROXY_TOKEN]
     assert len(values) >= 5
@@ -242,7 +243,7 @@ def test_an_upgrade_reads_the_secret_back_once_and_keeps_it(tmp_path: Path) -> N
                       "-f", str(values_file({"proxy": {"secretToken": PROXY_TOKEN}}, tmp_path)))
     assert result.returncode == 0, result.stderr
     docs = [d for d in yaml.safe_load_all(result.stdout) if d]
-    assert secret_data(docs) == {**stored, "proxy.token": PROXY_TOKEN}
+    assert secret_data(docs) == {**stored, "proxy.token": PROXY_TOKEN, "hub.extra-config.json": "{}"}
     assert not [r for r in standin.requests if not r.startswith("GET ")], standin.requests
     # Helm reads each object it would apply once (may it take it over?); the chart's lookup is one more.
     assert standin.requests.count(f"GET /api/v1/namespaces/{NAMESPACE}/configmaps/{FULLNAME}-hub") == 1
@@ -743,6 +744,27 @@ def test_checkin_and_postgres_config_loads(tmp_path: Path, kubeconfig: Path, mon
     authenticator = type("A", (), {"log": Log()})()
     assert hook(authenticator, None, member) is member
     assert hook(authenticator, None, stranger) is None
+
+
+def test_extra_config_is_kept_in_the_secret_and_run_by_the_hub(tmp_path: Path, kubeconfig: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """hub.extraConfig snippets often hold a token: they go to the Secret, not the ConfigMap, and a
+    changed snippet restarts the hub (not the proxy)."""
+    token = "extra-config-token-4f2a9c"
+    snippet = f"c.GenericOAuthenticator.client_secret = {token!r}"
+    docs = render({"hub": {"extraConfig": {"site-login": snippet}}}, tmp_path)
+    assert json.loads(secret_data(docs)["hub.extra-config.json"]) == {"site-login": snippet}
+    for doc in [*of_kind(docs, "ConfigMap"), *of_kind(docs, "Deployment")]:
+        assert token not in json.dumps(doc), f"the snippet is in {doc['kind']}/{doc['metadata']['name']}"
+    assert load_config(docs, tmp_path, monkeypatch).GenericOAuthenticator.client_secret == token
+    plain = render({}, tmp_path)
+
+    def annotations(d: list[dict[str, Any]]) -> dict[str, str]:
+        return find(d, "Deployment", f"{FULLNAME}-hub")["spec"]["template"]["metadata"]["annotations"]
+
+    assert annotations(docs)["checksum/config"] == annotations(plain)["checksum/config"]
+    assert annotations(docs)["checksum/secret"] != annotations(plain)["checksum/secret"]
+    assert _checksums(docs)["proxy"] == _checksums(plain)["proxy"]
 
 
 def test_missing_secret_file_stops_the_hub_with_its_name(tmp_path: Path, kubeconfig: Path,

@@ -1,6 +1,7 @@
 # The hub config of the nbspaces Helm chart. The chart mounts it with values.json (the chart's
 # values the hub needs, no secret) from a ConfigMap, and the secrets as files from Secrets. Edit
-# the chart's values, not this file; hub.extraConfig runs before configure_hub(c) for the rest.
+# the chart's values, not this file; hub.extraConfig (a file of the Secret,
+# hub.extra-config.json) runs before configure_hub(c) for the rest.
 #
 # NBSPACES_CHART_CONFIG and NBSPACES_CHART_SECRETS name the two folders (the chart sets them);
 # the hub also reads JUPYTERHUB_CRYPT_KEY, JPY_COOKIE_SECRET and CONFIGPROXY_AUTH_TOKEN from its
@@ -172,7 +173,8 @@ c.NBSpaces.service_url = f"http://{names['hub']}:{SERVICE_PORT}{base_url.rstrip(
 c.NBSpaces.secret_file = str(SECRET_DIR / "nbspaces.secret")
 
 # -- The operator's own settings, then nbspaces' checks and services --------------------------------
-for name in sorted(hub["extraConfig"]):
-    exec(compile(hub["extraConfig"][name], f"<hub.extraConfig.{name}>", "exec"), {"c": c})
+extra_config: dict[str, str] = json.loads(secret("hub.extra-config.json"))
+for name in sorted(extra_config):
+    exec(compile(extra_config[name], f"<hub.extraConfig.{name}>", "exec"), {"c": c})
 
 configure_hub(c)

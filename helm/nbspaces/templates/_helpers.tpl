@@ -69,7 +69,8 @@ template`, and the cluster keeps them anyway. (Values in the operator's existing
   "hub" (pick .Values.hub "cryptKey" "cookieSecret" "nbspacesSecret")
   "db" (pick .Values.hub.db "url" "existingSecret")
   "proxy" .Values.proxy.secretToken
-  "checkin" (pick .Values.auth.checkin "clientSecret" "existingSecret") -}}
+  "checkin" (pick .Values.auth.checkin "clientSecret" "existingSecret")
+  "extraConfig" .Values.hub.extraConfig -}}
 {{- $given | toJson | sha256sum -}}
 {{- end -}}
 {{- define "nbspaces.proxySecretChecksum" -}}
