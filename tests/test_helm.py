@@ -426,8 +426,6 @@ def test_schema_refuses_wrong_values(values: dict[str, Any], message: str, tmp_p
         ({"hub": {"db": {"type": "postgres"}}}, "hub.db.url (or hub.db.existingSecret.name) is required"),
         ({"auth": {"type": "checkin", "checkin": {"clientId": "x", "callbackUrl": "https://h/hub/oauth_callback"}}},
          "auth.checkin.clientSecret (or auth.checkin.existingSecret) is required"),
-        ({"nbspaces": {"shared": {"home": {"volume": {"nfs": {"server": "a", "path": "/x"}}}}}},
-         'nbspaces.shared.home: "home" cannot name a shared folder'),
     ],
 )
 def test_template_checks_name_what_is_wrong(values: dict[str, Any], message: str, tmp_path: Path) -> None:
@@ -512,8 +510,10 @@ RESTRICTED = {"runAsNonRoot": True, "allowPrivilegeEscalation": False, "capabili
 
 async def test_user_pods_are_restricted_without_fuse(tmp_path: Path, kubeconfig: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    config = load_config(render({}, tmp_path), tmp_path, monkeypatch)
+    config = load_config(render({"singleuser": {"imagePullSecrets": ["registry-cred"]}}, tmp_path), tmp_path,
+                         monkeypatch)
     pod, pvc = await user_pod(config, "alice", [])
+    assert pod["spec"]["imagePullSecrets"] == [{"name": "registry-cred"}]
     container = pod["spec"]["containers"][0]
     assert {k: container["securityContext"][k] for k in RESTRICTED} == RESTRICTED
     assert container["securityContext"]["runAsUser"] == 1000
@@ -765,6 +765,23 @@ def test_extra_config_is_kept_in_the_secret_and_run_by_the_hub(tmp_path: Path, k
     assert annotations(docs)["checksum/config"] == annotations(plain)["checksum/config"]
     assert annotations(docs)["checksum/secret"] != annotations(plain)["checksum/secret"]
     assert _checksums(docs)["proxy"] == _checksums(plain)["proxy"]
+
+
+def test_a_reserved_name_stops_the_hub_with_the_catalogs_message(tmp_path: Path, kubeconfig: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hub checks the catalog's names (nbspaces.catalog.RESERVED_NAMES), for shared folders and
+    remote spaces alike; the chart keeps no copy of the list."""
+    values = {"nbspaces": {
+        "shared": {"Home": {"volume": {"nfs": {"server": "nfs.example.org", "path": "/x"}}, "groups": {"*": "ro"}}},
+        "remote": {"b2drop": {"kind": "webdav", "mount": ".jupyter", "url": "https://b2drop.example.org/dav",
+                              "groups": {"*": "rw"}}},
+    }}
+    with pytest.raises(SystemExit) as stopped:
+        load_config(render(values, tmp_path), tmp_path, monkeypatch)
+    message = str(stopped.value)
+    assert message.startswith("nbspaces catalog is not valid:")
+    assert "shared.Home: 'Home' cannot name a folder" in message
+    assert "remote.b2drop.mount: '.jupyter' cannot name a top-level folder" in message
 
 
 def test_missing_secret_file_stops_the_hub_with_its_name(tmp_path: Path, kubeconfig: Path,

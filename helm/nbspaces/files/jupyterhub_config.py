@@ -102,7 +102,7 @@ c.JupyterHub.spawner_class = "nbspaces-kubernetes"
 c.KubeSpawner.namespace = names["namespace"]
 c.KubeSpawner.image = f"{singleuser['image']['name']}:{singleuser['image']['tag']}"
 c.KubeSpawner.image_pull_policy = singleuser["image"]["pullPolicy"]
-c.KubeSpawner.image_pull_secrets = [s["name"] if isinstance(s, dict) else s for s in singleuser["imagePullSecrets"]]
+c.KubeSpawner.image_pull_secrets = list(singleuser["imagePullSecrets"])
 c.KubeSpawner.node_selector = dict(singleuser["nodeSelector"])
 # The labels the chart's NetworkPolicies select user pods by.
 # (KubeSpawner adds app.kubernetes.io/component: singleuser-server).
