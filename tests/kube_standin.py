@@ -161,7 +161,6 @@ class KubeStandin:
     def running(self) -> Iterator[KubeStandin]:
         """Serve on a free port of 127.0.0.1 in a thread of its own until the block ends."""
         loop = asyncio.new_event_loop()
-        ready = threading.Event()
         runner: web.AppRunner | None = None
 
         async def serve() -> None:
@@ -178,19 +177,18 @@ class KubeStandin:
             site = web.TCPSite(runner, "127.0.0.1", 0)
             await site.start()
             self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-            ready.set()
 
         thread = threading.Thread(target=loop.run_forever, daemon=True)
         thread.start()
-        asyncio.run_coroutine_threadsafe(serve(), loop).result(10)
-        ready.wait(10)
         try:
+            asyncio.run_coroutine_threadsafe(serve(), loop).result(10)  # listening when it returns
             yield self
         finally:
             if runner is not None:
                 asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
             loop.call_soon_threadsafe(loop.stop)
             thread.join(10)
+            loop.close()
 
     def kubeconfig(self, path: Path) -> Path:
         """A kubeconfig that points at this stand-in (plain HTTP, a dummy token)."""

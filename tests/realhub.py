@@ -29,6 +29,36 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def stop_process(proc: subprocess.Popen[Any], timeout: float = 20) -> None:
+    """Terminate ``proc`` and wait for it; kill it if it is still running after ``timeout`` s."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def wait_http(url: str, proc: subprocess.Popen[Any], log_path: Path, timeout: float = 60) -> None:
+    """Poll ``url`` until it answers 200. Raise RuntimeError with the tail of ``log_path`` if
+    ``proc`` exits first or ``timeout`` s pass (``proc`` is left to the caller to stop)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{Path(str(proc.args[0])).name} exited with {proc.returncode}:\n"
+                               f"{log_path.read_text(errors='replace')[-4000:]}")
+        try:
+            if requests.get(url, timeout=5).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{url} did not answer in {timeout} s:\n{log_path.read_text(errors='replace')[-4000:]}")
+        time.sleep(0.3)
+
+
 def _tool_path() -> str:
     return os.pathsep.join([str(VENV_BIN), str(ROOT / "node_modules" / ".bin"), os.environ.get("PATH", "")])
 
@@ -163,13 +193,7 @@ class Hub:
         return dict(item.split("=", 1) for item in raw.split("\0") if "=" in item)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, 30)
 
 
 def start_hub(data_dir: Path, settings: str, timeout: float = 60) -> Hub:
@@ -186,18 +210,12 @@ def start_hub(data_dir: Path, settings: str, timeout: float = 60) -> Hub:
             cwd=data_dir, stdout=log, stderr=subprocess.STDOUT, env=env,
         )
     hub = Hub(data_dir=data_dir, port=port, token=token, proc=proc, log_path=log_path)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"hub exited with {proc.returncode}:\n{hub.log()[-4000:]}")
-        try:
-            if hub.api("GET", "/").status_code == 200:
-                return hub
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.3)
-    hub.stop()
-    raise RuntimeError(f"hub did not answer in {timeout} s:\n{hub.log()[-4000:]}")
+    try:
+        wait_http(f"{hub.url}/hub/api", proc, log_path, timeout)
+    except RuntimeError:
+        hub.stop()
+        raise
+    return hub
 
 
 def run_hub_until_exit(data_dir: Path, settings: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:

@@ -27,7 +27,7 @@ import requests
 import yaml
 
 from tests.kube_standin import KubeStandin
-from tests.realhub import ROOT, free_port
+from tests.realhub import ROOT, free_port, stop_process, wait_http
 
 HELM = ROOT / ".tools" / "helm"
 CHART = ROOT / "helm" / "nbspaces"
@@ -463,21 +463,6 @@ def extract_config(docs: list[dict[str, Any]], tmp: Path) -> dict[str, str]:
     return env
 
 
-@pytest.fixture
-def kubeconfig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A dummy kubeconfig for KubeSpawner in mock mode (it loads one, and never calls the API)."""
-    import kubernetes_asyncio.config.kube_config
-
-    from tests.test_kube_spawner import KUBECONFIG
-
-    path = tmp_path / "kubeconfig"
-    path.write_text(KUBECONFIG)
-    monkeypatch.setenv("KUBECONFIG", str(path))
-    monkeypatch.setattr(kubernetes_asyncio.config.kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(path))
-    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
-    return path
-
-
 def load_config(docs: list[dict[str, Any]], tmp: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     """The chart's hub config, loaded in this process as JupyterHub loads it (configure_hub included)."""
     from traitlets.config.loader import PyFileConfigLoader
@@ -611,30 +596,14 @@ def chart_hub(tmp_path: Path) -> Iterator[tuple[str, str, KubeStandin]]:
             )
         url = f"http://127.0.0.1:{public}/hub/api"
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                if proc.poll() is not None:
-                    pytest.fail(f"the hub exited with {proc.returncode}:\n{log_path.read_text()[-4000:]}")
-                try:
-                    if requests.get(url, timeout=5).status_code == 200:
-                        break
-                except requests.ConnectionError:
-                    pass
-                if time.monotonic() > deadline:
-                    pytest.fail(f"the hub did not answer in 60 s:\n{log_path.read_text()[-4000:]}")
-                time.sleep(0.3)
+            wait_http(url, proc, log_path, 60)
             yield url, token, standin
             # Nothing the hub logged holds a secret of the chart's.
             text = log_path.read_text()
             for key, value in secret_data(docs).items():
                 assert value not in text, f"{key} is in the hub's log"
         finally:
-            proc.terminate()
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_process(proc)
 
 
 def wait_for(what: str, check: Any, timeout: float = 30) -> Any:

@@ -9,10 +9,8 @@ from __future__ import annotations
 import copy
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import kubernetes_asyncio.config.kube_config
 import kubernetes_validate
 import pytest
 from kubernetes_asyncio.client import ApiClient
@@ -23,20 +21,8 @@ from nbspaces.plan import Plan
 from nbspaces.spawner.kube import HOME_VOLUME, KubeSpaceSpawner
 
 K8S_VERSION = "1.31.0"
-KUBECONFIG = """\
-apiVersion: v1
-kind: Config
-clusters:
-- name: dummy
-  cluster: {server: "https://127.0.0.1:1"}
-users:
-- name: dummy
-  user: {token: dummy}
-contexts:
-- name: dummy
-  context: {cluster: dummy, user: dummy}
-current-context: dummy
-"""
+# Every test here: KubeSpawner loads the dummy kubeconfig of tests/conftest.py.
+pytestmark = pytest.mark.usefixtures("kubeconfig")
 
 
 @dataclass
@@ -54,16 +40,6 @@ class User:
         self.groups = groups
         self.escaped_name = name
         self.url = f"/user/{name}/"
-
-
-@pytest.fixture(autouse=True)
-def kubeconfig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    path = tmp_path / "kubeconfig"
-    path.write_text(KUBECONFIG)
-    monkeypatch.setenv("KUBECONFIG", str(path))
-    # kubernetes_asyncio reads KUBECONFIG once, at import.
-    monkeypatch.setattr(kubernetes_asyncio.config.kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(path))
-    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
 
 
 def make_config() -> Config:
