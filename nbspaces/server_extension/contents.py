@@ -16,7 +16,6 @@ exactly like jupyter_server's AsyncLargeFileManager.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import errno
 import json
@@ -37,7 +36,7 @@ from ..keys import fetch_key
 from ..plan import Plan, Space
 from ..sizes import format_size
 from .registry import Mount, Registry
-from .remote import RemoteContents, b64_length
+from .remote import RemoteContents, b64_length, content_of, decode
 
 QUOTA_STATUS = 507  # Insufficient Storage
 
@@ -307,10 +306,7 @@ class SpacesContentsManager(AsyncLargeFileManager):
         """
         if model.get("type") != "file":
             raise HTTPError(400, f"Only files are uploaded in chunks, not a {model.get('type')!r}")
-        content = model.get("content")
-        if not isinstance(content, str):
-            raise HTTPError(400, "Not saved: the upload has no content")
-        base64_text = model.get("format") == "base64"
+        content = content_of(model)
         os_path, spool = self._get_os_path(path), self._spool_path(path)
         if chunk == 1:
             self.run_pre_save_hooks(model=model, path=path)
@@ -318,11 +314,11 @@ class SpacesContentsManager(AsyncLargeFileManager):
             raise HTTPError(400, f"The upload of '{path}' was interrupted; upload the file again")
 
         def write() -> int:
-            try:  # decoded here, in a thread, not on the event loop
-                data = base64.b64decode(content) if base64_text else content.encode("utf-8")
-            except ValueError as e:
+            try:
+                data = decode(content)  # here, in a thread, not on the event loop
+            except HTTPError:
                 _remove(spool)
-                raise HTTPError(400, f"Not saved: the upload's content cannot be read ({e})") from e
+                raise
             try:
                 with open(spool, "wb" if chunk == 1 else "ab") as f:
                     f.write(data)

@@ -42,7 +42,7 @@ def content_of(model: dict[str, Any]) -> str | bytes:
     """A model's content as it is: base64 text (a str, decoded later), or text encoded to bytes."""
     content = model.get("content")
     if not isinstance(content, str):
-        raise HTTPError(400, "No file content provided")
+        raise HTTPError(400, "Not saved: no file content was given")
     return content if model.get("format") == "base64" else content.encode()
 
 
@@ -52,7 +52,7 @@ def decode(content: str | bytes) -> bytes:
     try:
         return base64.b64decode(content, validate=False)
     except ValueError as e:
-        raise HTTPError(400, f"The content cannot be read: {e}") from e
+        raise HTTPError(400, f"Not saved: the content cannot be read as base64 ({e})") from e
 
 
 def b64_length(text: str) -> int:
