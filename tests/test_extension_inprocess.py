@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import os
 import threading
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from cryptography.fernet import Fernet
 
 from nbspaces.catalog import Catalog
 from nbspaces.plan import resolve
-from nbspaces.server_extension import remote
+from nbspaces.server_extension import files, remote
 from nbspaces.server_extension.registry import Registry
 from tests.webdav_servers import wsgidav
 
@@ -59,3 +60,16 @@ async def test_an_abandoned_upload_no_longer_answers_for_its_file(tmp_path: Path
         assert (dav.root / "big.bin").read_bytes() == b"someone else's"
     finally:
         dav.stop()
+
+
+async def test_downloads_read_ahead_in_pieces_of_at_most_one_mib() -> None:
+    """A driver may yield large blocks (Onedata's ranged reads: 8 MiB); the read-ahead holds a few
+    pieces of at most 1 MiB, so a download's memory is bounded in bytes."""
+    blocks = [os.urandom(8 * 1024 * 1024 + 5), b"tail", os.urandom(1024 * 1024)]
+    reader = files.ReadAhead(lambda: iter(blocks))
+    pieces = []
+    while (piece := await reader.next()) is not None:
+        pieces.append(piece)
+    assert b"".join(pieces) == b"".join(blocks)
+    assert max(len(p) for p in pieces) == files.PIECE_MAX == 1024 * 1024
+    assert len(pieces) == 9 + 1 + 1

@@ -31,12 +31,16 @@ from .remote import http_error
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 AHEAD = 4  # pieces the reader thread may hold before the sender takes them
+PIECE_MAX = 1024 * 1024  # bytes per piece handed to the sender (a driver's larger blocks are cut)
 UNSENT_MAX = 4 * 1024 * 1024  # bytes written but not yet taken by the client before we wait for it
 _END = object()
 
 
 class ReadAhead:
     """The pieces of a driver's read, produced by one thread at most ``ahead`` pieces in advance.
+
+    Pieces are at most PIECE_MAX bytes, whatever the driver yields, so read-ahead memory is
+    bounded in bytes, not only in pieces.
 
     ``stop()`` (a client that went away) makes the thread close the driver's stream after the piece
     it is reading, so the storage's connection goes at once, not when the garbage collector finds it.
@@ -58,11 +62,12 @@ class ReadAhead:
         try:
             pieces = open_pieces()
             try:
-                for piece in pieces:
-                    self._slots.acquire()
-                    if self._stop.is_set():
-                        return
-                    self._hand(piece)
+                for block in pieces:
+                    for at in range(0, len(block), PIECE_MAX):
+                        self._slots.acquire()
+                        if self._stop.is_set():
+                            return
+                        self._hand(block[at:at + PIECE_MAX])  # the block itself when it is small
             finally:
                 close = getattr(pieces, "close", None)
                 if close is not None:
