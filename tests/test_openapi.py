@@ -294,6 +294,17 @@ def test_every_driver_says_how_a_form_asks_for_it() -> None:
             assert field["label"] and field["type"] in ("url", "string", "boolean", "integer"), (kind, field)
 
 
+def test_who_decides_what_is_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    root = str(tmp_path)
+    hub = {"JUPYTERHUB_SERVICE_PREFIX": "/user/ada/"}
+    assert handlers.kept_folders(root, ["/mnt/project"], True, hub) == (["/mnt/project"], "config")
+    assert handlers.kept_folders(root, [], False, {}) == ([], "config")  # the admin says: nothing
+    assert handlers.kept_folders(root, None, True, hub) == ([root], "plan")
+    assert handlers.kept_folders(root, None, False, hub) == ([str(tmp_path / "home")], "home")
+    assert handlers.kept_folders(root, None, False, {}) == ([root], "local")  # jupyter lab on a laptop
+
+
 def test_kept_paths_relative_to_the_file_tree(tmp_path: Path) -> None:
     home = tmp_path / "home" / "ada"
     home.mkdir(parents=True)

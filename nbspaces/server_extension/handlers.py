@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
 
@@ -56,6 +57,21 @@ def kept_paths(root: str, kept: list[str]) -> list[str]:
         if os.path.commonpath([root, folder]) == root:
             inside.add(os.path.relpath(folder, root).replace(os.sep, "/"))
     return sorted(inside)
+
+
+def kept_folders(root: str, configured: list[str] | None, spawned_by_nbspaces: bool,
+                 environ: Mapping[str, str]) -> tuple[list[str], str]:
+    """The absolute folders whose files outlive this server, and who decided."""
+    if configured is not None:
+        return list(configured), "config"
+    if spawned_by_nbspaces:
+        # The root is the home nbspaces made: it, its shared folders and remote spaces are kept.
+        return [root], "plan"
+    if environ.get("JUPYTERHUB_SERVICE_PREFIX"):
+        # A hub's server without nbspaces' plan: hubs keep the user's home (a volume), not the image.
+        return [os.path.expanduser("~")], "home"
+    # A server of its own (jupyter lab on a laptop): its files stay where they are.
+    return [root], "local"
 
 
 class _Base(APIHandler):
@@ -216,14 +232,8 @@ class KeptHandler(APIHandler):
     async def get(self) -> None:
         cm = self.contents_manager
         root = getattr(cm, "root_dir", None) or self.settings.get("server_root_dir") or os.getcwd()
-        configured = getattr(self.settings.get("nbspaces"), "kept_paths", None)
-        if configured is not None:
-            kept, source = list(configured), "config"
-        elif isinstance(cm, SpacesContentsManager) and cm.plan is not None:
-            # This manager's root is the home nbspaces made: it, its shared folders and remote spaces are kept.
-            kept, source = [root], "plan"
-        else:
-            kept, source = [os.path.expanduser("~")], "home"
+        kept, source = kept_folders(root, getattr(self.settings.get("nbspaces"), "kept_paths", None),
+                                    isinstance(cm, SpacesContentsManager) and cm.plan is not None, os.environ)
         self.finish(json.dumps({"kept": kept_paths(root, kept), "source": source}))
 
 
