@@ -93,7 +93,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from nbspaces.drivers.onedata import ATTRIBUTES, PAGE  # noqa: E402
-from tests.realhub import Hub, free_port, plan_of, start_hub  # noqa: E402
+from tests.realhub import Hub, free_port, plan_of, start_hub, stop_process  # noqa: E402
 from tests.standins.onedata import OnedataStandIn, Request, Response, Space  # noqa: E402
 from tests.webdav_servers import DavServer, rclone  # noqa: E402
 
@@ -515,13 +515,8 @@ class Peer:
         return self.proc.pid
 
     def stop_server(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc is not None:
+            stop_process(self.proc, 15)
         self.proc = None
 
     def restart(self) -> None:

@@ -27,7 +27,7 @@ from urllib.parse import urljoin
 
 import requests
 
-from tests.realhub import ROOT, free_port
+from tests.realhub import ROOT, free_port, stop_process
 
 SCRIPT = Path(__file__).resolve().parent / "oidc" / "op.mjs"
 EGI_SCOPES = ["openid", "profile", "email", "eduperson_entitlement", "offline_access"]
@@ -217,13 +217,7 @@ class OP:
         return self.log_path.read_text(errors="replace")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, 10)
 
 
 def start_op(tmp_dir: Path, access_ttl: int = 5, refresh_ttl: int = 3600, users: Iterable[OPUser] = (),

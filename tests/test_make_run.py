@@ -9,7 +9,7 @@ from pathlib import Path
 
 import requests
 
-from tests.realhub import ROOT, VENV_BIN, _tool_path, free_port
+from tests.realhub import ROOT, VENV_BIN, _tool_path, free_port, stop_process
 
 
 def test_make_run_config_logs_in_and_shows_the_demo(tmp_path: Path) -> None:
@@ -65,6 +65,5 @@ def test_make_run_config_logs_in_and_shows_the_demo(tmp_path: Path) -> None:
         assert "datasets" in root and "climate-data" not in root  # newcomer is not in the climate community
         assert "isolation: basic" in (tmp_path / "hub.log").read_text()
     finally:
-        proc.terminate()
-        proc.wait(30)
+        stop_process(proc, 30)
         log.close()

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import requests
 
-from tests.realhub import free_port
+from tests.realhub import free_port, stop_process
 
 VENV_BIN = Path(sys.executable).parent
 
@@ -68,9 +68,8 @@ class DavServer:
         return str(path) in targets
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
+        if self.proc:
+            stop_process(self.proc, 10)
         self.proc = None
 
 

@@ -80,6 +80,8 @@ from xml.sax.saxutils import escape
 
 import requests
 
+from tests.realhub import stop_process
+
 REPO = Path(__file__).resolve().parents[2]
 MIB = 1024 * 1024
 MIN_CHUNK = 5 * MIB  # every chunk but the last
@@ -410,13 +412,8 @@ class NextcloudStandIn:
         raise RuntimeError(f"the Nextcloud stand-in did not start:\n{self.server_log.read_text()[-2000:]}")
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        if self.proc:
+            stop_process(self.proc, 10)
         self.proc = None
 
     def __enter__(self) -> NextcloudStandIn:
