@@ -2,7 +2,7 @@
 
 A real hub and single-user server, a real WebDAV server (wsgidav) standing in for B2DROP, a
 home with a 20 GiB quota and a read-only shared folder; then the same user in Notebook 7, and a
-plain `jupyter lab` (no nbspaces plan) whose root holds a folder that is not kept. No browser is
+`jupyter lab` as a hub's server without an nbspaces plan, whose root holds a folder that is not kept. No browser is
 downloaded: Playwright drives /usr/bin/chromium (`apt-get install chromium`, done by `make deps`).
 The tests of this module run in order on one page (one user's session).
 
@@ -17,14 +17,13 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
 
-from tests.realhub import ROOT, Hub, free_port, plan_of, start_hub
+from tests.realhub import ROOT, Hub, free_port, plan_of, start_hub, stop_process, wait_http
 from tests.webdav_servers import DavServer, wsgidav
 
 sync_api = pytest.importorskip("playwright.sync_api")
@@ -428,7 +427,8 @@ def test_notebook_7(site: tuple[Hub, DavServer, Path], page: sync_api.Page, shot
 
 @pytest.fixture(scope="module")
 def plain_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    """`jupyter lab` with nbspaces installed but no plan: its root holds the home and a scratch folder."""
+    """`jupyter lab` with nbspaces installed but no plan, as another hub's server: its root holds the home and a
+    scratch folder. JUPYTERHUB_SERVICE_PREFIX is what says "a hub's server" to nbspaces (jupyter lab ignores it)."""
     root = tmp_path_factory.mktemp("plain")
     home = root / "home" / "ada"
     home.mkdir(parents=True)
@@ -437,31 +437,19 @@ def plain_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, P
     port, token = free_port(), "plain-lab-token-for-this-test"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("NBSPACES_", "JUPYTERHUB_", "JUPYTER_"))}
     env["HOME"] = str(home)
-    log = (root / "lab.log").open("wb")
+    env["JUPYTERHUB_SERVICE_PREFIX"] = "/"
+    log_path = root / "lab.log"
+    log = log_path.open("wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}",
          f"--ServerApp.root_dir={root}", f"--IdentityProvider.token={token}"],
         env=env, cwd=root, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if requests.get(f"{url}/api/status", params={"token": token}, timeout=2).ok:
-                    break
-            except requests.ConnectionError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError((root / "lab.log").read_text(errors="replace")[-3000:])
-            time.sleep(0.3)
+        wait_http(f"{url}/api/status?token={token}", proc, log_path)
         yield f"{url}/lab/tree/scratch?token={token}", root
     finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
         log.close()
 
 
@@ -469,7 +457,7 @@ def test_a_folder_that_is_not_kept_says_so(browser: sync_api.Browser, plain_lab:
                                           shots: Path) -> None:
     url, root = plain_lab
     expect = sync_api.expect
-    # The server decides: without a plan only $HOME is kept, here the folder home/ada of its root.
+    # The server decides: a hub's server without a plan keeps only $HOME, here the folder home/ada of its root.
     api = url.replace("/lab/tree/scratch?", "/nbspaces/api/kept?")
     assert requests.get(api, timeout=10).json() == {"kept": ["home/ada"], "source": "home"}
     context, page = new_page(browser)  # another server on this host: its own cookies
