@@ -64,7 +64,7 @@ export interface SpaceList {
 /** GET /nbspaces/api/kept: the folders (relative to the file tree's root) whose files outlive the server. */
 export interface Kept {
   kept: string[];
-  source: 'config' | 'plan' | 'home';
+  source: 'config' | 'plan' | 'home' | 'local';
 }
 
 export interface NewSpace {
