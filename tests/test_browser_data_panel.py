@@ -36,10 +36,13 @@ CHROMIUM_FLAGS = [
 LABEXTENSION = ROOT / "nbspaces" / "labextension" / "package.json"
 TIMEOUT_MS = 30_000
 
-pytestmark = [
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium (apt-get install chromium)"),
-    pytest.mark.skipif(not LABEXTENSION.exists(), reason="the Data panel is not built (make labextension)"),
-]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _browser_and_panel() -> None:
+    """make test installs both; without them these tests fail with what to do, never skip silently."""
+    assert Path(CHROMIUM).exists(), "needs Debian's chromium: apt-get install chromium (make test does)"
+    assert LABEXTENSION.exists(), "the Data panel is not built: make labextension (make test does)"
 
 
 @pytest.fixture(scope="module")
