@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import socket
 import threading
 from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
+from tornado import iostream
 
 from nbspaces.catalog import Catalog
 from nbspaces.plan import resolve
@@ -73,3 +75,12 @@ async def test_downloads_read_ahead_in_pieces_of_at_most_one_mib() -> None:
     assert b"".join(pieces) == b"".join(blocks)
     assert max(len(p) for p in pieces) == files.PIECE_MAX == 1024 * 1024
     assert len(pieces) == 9 + 1 + 1
+
+
+def test_tornado_still_keeps_unsent_bytes_where_read_ahead_looks() -> None:
+    """/files/ reads how much the client has not taken yet from tornado's stream (no public figure
+    exists). Without it, downloads fall back to waiting after every piece: slower, never wrong.
+    This fails when a tornado upgrade moves it, so that the slowdown does not go unnoticed."""
+    with socket.socket() as sock:
+        stream = iostream.IOStream(sock)
+        assert len(stream._write_buffer) == 0
