@@ -15,7 +15,7 @@ from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
-from ..drivers import KINDS, Driver, DriverError, driver_class
+from ..drivers import Driver, DriverError, driver_class
 from .contents import SpacesContentsManager
 from .registry import Mount, Registry, RegistryError, public_settings
 
@@ -153,7 +153,7 @@ class SpacesHandler(_Base):
         for mount in self.registry.mounts.values():
             spaces.append(await self.describe(mount, stored))
         kinds = {kind: form for kind in dict.fromkeys([*plan.user_kinds, *(s["kind"] for s in spaces)])
-                 if kind in KINDS and (form := kind_form(kind)) is not None}
+                 if (form := kind_form(kind)) is not None}
         self.finish(json.dumps({"isolation": plan.isolation, "user_kinds": list(plan.user_kinds),
                                 "kinds": kinds, "spaces": spaces}))
 
