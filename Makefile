@@ -29,6 +29,9 @@ system-deps:
 
 $(STAMP): pyproject.toml
 	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	@# The venv links its labextension to nbspaces/labextension (below): pip must not install
+	@# the wheel's shared data through that link. The link comes back once the panel is built.
+	rm -rf $(VENV)/share/jupyter/labextensions/nbspaces
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e ".[test]"
 	@touch $@
