@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 from tornado import iostream
+from tornado.web import HTTPError
 
 from nbspaces.catalog import Catalog
 from nbspaces.plan import resolve
@@ -84,3 +85,12 @@ def test_tornado_still_keeps_unsent_bytes_where_read_ahead_looks() -> None:
     with socket.socket() as sock:
         stream = iostream.IOStream(sock)
         assert len(stream._write_buffer) == 0
+
+
+def test_uploaded_base64_decodes_strictly_fast_and_otherwise_leniently() -> None:
+    data = os.urandom(1024 * 1024 + 7)
+    assert remote.decode(base64.b64encode(data).decode()) == data  # what JupyterLab sends
+    assert remote.decode(base64.encodebytes(data).decode()) == data  # with line breaks: the lenient path
+    with pytest.raises(HTTPError) as err:
+        remote.decode("aGVsbG8")  # cut short
+    assert err.value.status_code == 400 and "cannot be read as base64" in (err.value.log_message or "")

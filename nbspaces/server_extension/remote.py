@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import binascii
 import mimetypes
 import posixpath
 import queue
@@ -14,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import nbformat
+import pybase64
 from tornado.web import HTTPError
 
 from ..drivers import Driver, DriverError, Entry, Problem, clean_path
@@ -47,8 +49,15 @@ def content_of(model: dict[str, Any]) -> str | bytes:
 
 
 def decode(content: str | bytes) -> bytes:
+    """Base64 text to bytes. JupyterLab uploads 1 GiB as 1,024 pieces of base64: CPython's decoder
+    takes about 3 ms a piece, pybase64's strict (SIMD) one about 0.1 ms. Text with line breaks
+    or other stray characters falls back to the lenient decoder."""
     if isinstance(content, bytes):
         return content
+    try:
+        return pybase64.b64decode(content, validate=True)
+    except (binascii.Error, ValueError):
+        pass
     try:
         return base64.b64decode(content, validate=False)
     except ValueError as e:
@@ -262,7 +271,7 @@ class RemoteContents:
             except UnicodeDecodeError:
                 if format == "text":
                     raise HTTPError(400, f"'{path}' is not UTF-8 text; open it as base64") from None
-        model.update(format="base64", content=base64.b64encode(data).decode("ascii"),
+        model.update(format="base64", content=pybase64.b64encode(data).decode("ascii"),
                      mimetype=model["mimetype"] or "application/octet-stream")
         return model
 
