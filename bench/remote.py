@@ -321,11 +321,8 @@ class Pattern:
 
 
 def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as f:
-        while block := f.read(4 * MiB):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 # -- the Onedata stand-in, in a child process ------------------------------------------------------

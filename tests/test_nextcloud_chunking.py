@@ -55,11 +55,8 @@ def digest_of(mib: int) -> str:
 
 
 def file_digest(path: Path) -> str:
-    h = hashlib.sha256()
     with open(path, "rb") as f:
-        while block := f.read(4 * MIB):
-            h.update(block)
-    return h.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def chunk_puts(nc: NextcloudStandIn) -> list[dict]:
