@@ -93,6 +93,8 @@ class ArmSpawner(Spawner):
         plain = user is not None and user.name.startswith({plain_prefix!r})
         return (PlainSpawner if plain else LocalSpaceSpawner)(*args, **kwargs)
 
+    # Never called (__new__ returns another class), but JupyterHub refuses a spawner_class
+    # that does not define them.
     async def start(self):
         raise NotImplementedError
 
