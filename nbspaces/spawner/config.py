@@ -63,8 +63,10 @@ class NBSpaces(Configurable):
     ).tag(config=True)
 
     service_port = Integer(
-        8082,
-        help="Port of the nbspaces hub service (the credential store keys) on the hub's host.",
+        0,
+        help="""Port of the nbspaces hub service (the credential store keys) on the hub's host.
+        0 (the default): the port of service_url when it is set, else a free port chosen at hub
+        start. A port another program holds stops the hub at start with a message.""",
     ).tag(config=True)
 
     service_ip = Unicode(
@@ -75,7 +77,8 @@ class NBSpaces(Configurable):
     service_url = Unicode(
         "",
         help="""The nbspaces service's URL as user servers reach it, ending in /services/nbspaces.
-        Default: http://127.0.0.1:<service_port><base_url>services/nbspaces (one machine).""",
+        Default: http://127.0.0.1:<service_port><base_url>services/nbspaces (one machine).
+        When it is set and service_port is not, the service listens on this URL's port.""",
     ).tag(config=True)
 
     secret_file = Unicode(

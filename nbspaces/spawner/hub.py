@@ -15,6 +15,7 @@ import logging
 import os
 import re
 import secrets
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -162,9 +163,18 @@ def _add_service(c: Config, settings: NBSpaces, roles: list[dict[str, Any]],
             f.write(secrets.token_hex(32))
     base_url = c.JupyterHub.get("base_url", "/")
     prefix = f"{base_url.rstrip('/')}/services/{SERVICE_NAME}"
+    bind_ip = settings.service_ip or "0.0.0.0"
+    port = settings.service_port
+    if not port and settings.service_url:
+        url = urlparse(settings.service_url)
+        port = url.port or (443 if url.scheme == "https" else 80)
+    if port:
+        _check_port_free(bind_ip, port)
+    else:
+        port = _free_port(bind_ip)
     if not settings.service_url:
-        host = "127.0.0.1" if settings.service_ip in ("0.0.0.0", "") else settings.service_ip
-        c.NBSpaces.service_url = f"http://{host}:{settings.service_port}{prefix}"
+        host = "127.0.0.1" if bind_ip == "0.0.0.0" else bind_ip
+        c.NBSpaces.service_url = f"http://{host}:{port}{prefix}"
     # The hub and its proxy route reach the service where servers do (service_url's origin, e.g.
     # the hub's Kubernetes Service); it listens on service_ip, which may be 0.0.0.0.
     reach = urlparse(c.NBSpaces.service_url)
@@ -173,7 +183,7 @@ def _add_service(c: Config, settings: NBSpaces, roles: list[dict[str, Any]],
         "url": f"{reach.scheme}://{reach.netloc}",
         "command": [sys.executable, "-m", "nbspaces.spawner.service"],
         "environment": {SECRET_ENV: str(secret_file),
-                        BIND_ENV: f"{settings.service_ip or '0.0.0.0'}:{settings.service_port}"},
+                        BIND_ENV: f"{bind_ip}:{port}"},
         "display": False,
     })
     # A server's token holds only scopes its user holds, so both roles get: the service (keys)
@@ -186,6 +196,27 @@ def _add_service(c: Config, settings: NBSpaces, roles: list[dict[str, Any]],
             continue
         scopes = role.setdefault("scopes", list(defaults))
         scopes.extend(s for s in wanted if s not in scopes)
+
+
+def _free_port(ip: str) -> int:
+    with socket.socket(socket.AF_INET6 if ":" in ip else socket.AF_INET) as s:
+        s.bind((ip, 0))
+        return int(s.getsockname()[1])
+
+
+def _check_port_free(ip: str, port: int) -> None:
+    """Stop the hub when the service's port is taken: the hub would otherwise report the service
+    running (something answers there) and its proxy would route users to another program."""
+    with socket.socket(socket.AF_INET6 if ":" in ip else socket.AF_INET) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as tornado listens
+        try:
+            s.bind((ip, port))
+        except OSError as e:
+            raise SystemExit(
+                f"nbspaces: the nbspaces service cannot listen on {ip}:{port} ({e.strerror}): another "
+                "program holds that port. Stop it, set c.NBSpaces.service_port to a free port, or leave "
+                "service_port and service_url unset to use a free port."
+            ) from None
 
 
 def _log_when_ready(message: str) -> None:

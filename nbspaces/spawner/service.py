@@ -59,7 +59,10 @@ def main() -> None:
         url = urlparse(os.environ["JUPYTERHUB_SERVICE_URL"])
         host, port = url.hostname or "127.0.0.1", str(url.port or 80)
     app = web.Application([(url_path_join(prefix, "key"), KeyHandler, {"secret": secret})])
-    app.listen(int(port), host)
+    try:
+        app.listen(int(port), host)
+    except OSError as e:  # the hub checked at start; another program took the port since
+        raise SystemExit(f"nbspaces service: cannot listen on {host}:{port} ({e.strerror})") from None
     ioloop.IOLoop.current().start()
 
 
