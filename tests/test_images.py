@@ -1,7 +1,8 @@
 """The Dockerfiles of the hub and user images (images/): pinned, non-root, and consistent with
 the chart and the project. Docker cannot run here, and installing the images' package sets in a
-clean venv takes minutes; so this checks that every pin is the version the test suite runs with,
-and that every command, module and path the images and the chart rely on exists.
+clean venv takes minutes; so this checks that every pin is the lock's version (the one the test
+suite runs with: tests/test_lock.py), and that every command, module and path the images and the
+chart rely on exists.
 """
 
 from __future__ import annotations
@@ -18,16 +19,12 @@ import pytest
 import yaml
 
 import nbspaces
+from tests.lockfile import locked, read_pins
 from tests.realhub import ROOT
 
 IMAGES = ROOT / "images"
 CHART = ROOT / "helm" / "nbspaces"
 VENV_BIN = Path(sys.executable).parent
-# Pins that may differ from the test venv's, and why.
-NOT_IN_TEST_VENV = {
-    "psycopg2-binary": "the PostgreSQL driver: the tests use sqlite",
-    "setuptools": "the user image's Python 3.12 needs a newer pkg_resources than the venv's",
-}
 
 
 def instructions(image: str) -> list[tuple[str, str]]:
@@ -43,14 +40,9 @@ def instructions(image: str) -> list[tuple[str, str]]:
 
 
 def pins(image: str) -> dict[str, str]:
-    result = {}
-    for line in (IMAGES / image / "requirements.txt").read_text().splitlines():
-        line = line.split("#", 1)[0].strip()
-        if line:
-            m = re.fullmatch(r"([A-Za-z0-9_.-]+)==([0-9][A-Za-z0-9.]*)", line)
-            assert m, f"images/{image}/requirements.txt: {line!r} is not pinned as name==version"
-            result[m.group(1)] = m.group(2)
-    return result
+    found = read_pins((IMAGES / image / "requirements.txt").read_text())
+    assert all(len(p) == 1 and p[0].marker is None for p in found.values()), f"images/{image}: one pin per package"
+    return {name: p[0].version for name, p in found.items()}
 
 
 def values() -> dict:
@@ -67,12 +59,13 @@ def test_base_image_is_pinned(image: str) -> None:
 
 
 @pytest.mark.parametrize("image", ["hub", "user"])
-def test_packages_are_pinned_to_the_tested_versions(image: str) -> None:
+def test_packages_are_pinned_to_the_locked_versions(image: str) -> None:
+    lock = locked()
     for name, version in pins(image).items():
-        if name in NOT_IN_TEST_VENV:
-            continue
-        installed = importlib.metadata.version(name)
-        assert installed == version, f"images/{image}: {name}=={version}, but the tests run {installed}"
+        assert name in lock, f"images/{image}: {name} is not in requirements.lock; run `make lock`"
+        versions = [pin.version for pin in lock[name]]
+        assert version in versions, (f"images/{image}: {name}=={version}, the lock says "
+                                     f"{' or '.join(versions)}; run `make lock-images`")
     for word, args in instructions(image):
         if word == "RUN" and "pip install" in args:
             # Nothing but the pinned requirements and the project's own wheel.
