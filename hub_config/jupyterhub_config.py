@@ -2,9 +2,13 @@
 #
 # Everything it keeps (database, cookie secret, homes, the demo's shared folders, the login
 # passwords) lives in one data directory, $NBSPACES_DATA_DIR (make run: ./.nbspaces-data).
-# It listens on 127.0.0.1 only, creates no system account and mounts nothing.
+# It listens on 127.0.0.1 only and creates no system account. Its WebDAV storage keeps its files
+# in the data directory too.
+import base64
+import hashlib
 import os
 import secrets
+import socket
 import sys
 from pathlib import Path
 
@@ -46,10 +50,32 @@ c.SharedPasswordAuthenticator.user_password = user_password
 c.SharedPasswordAuthenticator.admin_password = admin_password
 c.Authenticator.allow_all = True
 c.Authenticator.admin_users = {"admin"}
+
+# A small WebDAV storage to try remote spaces with: rclone serve webdav on 127.0.0.1, run by the
+# hub as a service. Its password reaches rclone as a hash in an htpasswd file (never argv or env).
+dav_user = "demo"
+dav_file, dav_password = _password("webdav-password", 12)
+dav_htpasswd = state / "webdav.htpasswd"
+dav_htpasswd.touch(mode=0o600)
+dav_htpasswd.write_text(
+    f"{dav_user}:{{SHA}}{base64.b64encode(hashlib.sha1(dav_password.encode()).digest()).decode()}\n"
+)
+dav_root = data / "webdav"
+dav_root.mkdir(exist_ok=True)
+with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    dav_port = s.getsockname()[1]
+c.JupyterHub.services = [{
+    "name": "demo-webdav",
+    "command": [str(Path(sys.executable).parent / "rclone"), "serve", "webdav", str(dav_root),
+                "--addr", f"127.0.0.1:{dav_port}", "--htpasswd", str(dav_htpasswd), "--config", "/dev/null"],
+}]
+
 print(
     f"\nnbspaces: open {bind_url} and log in with any user name and the password in {user_file}\n"
     f"  (user 'admin', a hub admin, uses the password in {admin_file};\n"
-    "   'alice' manages the shared folders of the 'climate' community)\n",
+    "   'alice' manages the shared folders of the 'climate' community)\n"
+    f"  The remote space 'demo-storage' asks for user name '{dav_user}' and the password in {dav_file}.\n",
     file=sys.stderr,
 )
 
@@ -87,6 +113,16 @@ c.NBSpaces.shared = {
         "description": "The climate community's data",
     },
 }
+c.NBSpaces.remote = {
+    "demo-storage": {
+        "kind": "webdav",
+        "label": "Demo WebDAV storage",
+        "url": f"http://127.0.0.1:{dav_port}/",
+        "groups": {"*": "rw"},
+        "description": "A WebDAV storage on this machine, to try remote spaces (its own login)",
+    },
+}
+c.NBSpaces.user_kinds = ["webdav"]
 c.NBSpaces.community_admins = {"climate": ["alice"]}
 
 configure_hub(c)

@@ -64,6 +64,32 @@ def test_make_run_config_logs_in_and_shows_the_demo(tmp_path: Path) -> None:
         root = {e["name"] for e in s.get(f"{base}/user/newcomer/api/contents/", timeout=10).json()["content"]}
         assert "datasets" in root and "climate-data" not in root  # newcomer is not in the climate community
         assert "isolation: basic" in (tmp_path / "hub.log").read_text()
+
+        # The demo's WebDAV storage: a space everyone gets, which asks for the printed credentials.
+        dav_file = hub_state / "webdav-password"
+        assert f"'demo-storage' asks for user name 'demo' and the password in {dav_file}" in output
+        assert dav_file.stat().st_mode & 0o777 == 0o600
+        assert (hub_state / "webdav.htpasswd").stat().st_mode & 0o777 == 0o600
+        dav_password = dav_file.read_text().strip()
+        assert dav_password not in (tmp_path / "hub.log").read_text()
+        api = f"{base}/user/newcomer/nbspaces/api/spaces"
+        answer = s.get(api, timeout=30).json()
+        assert answer["user_kinds"] == ["webdav"]  # users may add WebDAV spaces of their own
+        demo = next(sp for sp in answer["spaces"] if sp["name"] == "demo-storage")
+        assert demo["status"] == "needs-credentials" and demo["kind"] == "webdav"
+        url = demo["settings"]["url"]
+        assert url.startswith("http://127.0.0.1:")
+        assert requests.request("PROPFIND", url, headers={"Depth": "0"}, timeout=10).status_code == 401
+        assert requests.request("PROPFIND", url, headers={"Depth": "0"}, timeout=10,
+                                auth=("demo", dav_password)).status_code == 207
+        xsrf = next(c.value for c in s.cookies if c.name == "_xsrf" and c.path.startswith("/user/newcomer"))
+        r = s.put(f"{api}/demo-storage/credentials", json={"username": "demo", "password": dav_password},
+                  headers={"X-XSRFToken": xsrf}, timeout=60)
+        assert r.status_code == 200 and r.json()["status"] == "mounted", r.text
+        r = s.put(f"{base}/user/newcomer/api/contents/demo-storage/hello.txt", headers={"X-XSRFToken": xsrf},
+                  json={"type": "file", "format": "text", "content": "hello\n"}, timeout=30)
+        assert r.status_code == 201, r.text
+        assert (tmp_path / "data" / "webdav" / "hello.txt").read_text() == "hello\n"
     finally:
         stop_process(proc, 30)
         log.close()
