@@ -84,7 +84,7 @@ LABEXT_SRC := $(wildcard $(LABEXT)/src/*.ts $(LABEXT)/style/*.css $(LABEXT)/styl
                         $(LABEXT)/style/icons/*.svg $(LABEXT)/schema/*.json) $(LABEXT)/tsconfig.json
 
 $(LABEXT)/node_modules/.installed: $(LABEXT)/package.json $(LABEXT)/package-lock.json
-	cd $(LABEXT) && npm install --no-audit --no-fund --silent
+	cd $(LABEXT) && npm ci --no-audit --no-fund --silent
 	@touch $@
 
 $(LABEXT_OUT): $(STAMP) $(LABEXT)/node_modules/.installed $(LABEXT_SRC)
