@@ -18,9 +18,9 @@ from .sizes import parse_size
 
 DEFAULT_HOME_SIZE = 20 * 2**30
 EVERYONE = "*"
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")  # \Z: "$" also matches before a final newline
 # JupyterHub group and user names are free-form, but we refuse the ones that cannot be real.
-PRINCIPAL_RE = re.compile(r"^[^\s/]{1,255}$")
+PRINCIPAL_RE = re.compile(r"[^\s/]{1,255}\Z")
 # Names a shared folder cannot take: they would hide the user's own configuration.
 RESERVED_NAMES = frozenset({"home", ".nbspaces", ".local", ".jupyter", ".ipython", ".config"})
 

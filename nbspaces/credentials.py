@@ -23,6 +23,23 @@ class CredentialError(Exception):
     pass
 
 
+def write_private(path: Path, data: bytes) -> None:
+    """Replace a state file of the user's (mode 0600) atomically: readers see the old or the new
+    content, never a part; writers racing each other each use a temporary file of their own."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 class CredentialStore:
     """space name -> {field: value}. Values are secrets: never log or return them."""
 
@@ -46,17 +63,7 @@ class CredentialStore:
         return data if isinstance(data, dict) else {}
 
     def _save(self, data: dict[str, dict[str, str]]) -> None:
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        token = self._fernet.encrypt(json.dumps(data).encode())
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".credentials-")
-        try:
-            os.fchmod(fd, 0o600)
-            with os.fdopen(fd, "wb") as f:
-                f.write(token)
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_private(self.path, self._fernet.encrypt(json.dumps(data).encode()))
 
     def get(self, space: str) -> dict[str, str] | None:
         with self._lock:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from . import tokens
-from .credentials import CredentialStore
+from .credentials import CredentialStore, write_private
 from .drivers import Driver, DriverError, Problem, clean_path, driver_class
 from .keys import fetch_key
 from .plan import Plan, Space
@@ -37,11 +37,7 @@ def load_user_spaces(home: Path, plan: Plan) -> list[Space]:
 
 def save_user_spaces(home: Path, spaces: list[Space]) -> None:
     data = {s.name: {"kind": s.kind, "mount": s.mount, "settings": s.settings} for s in spaces}
-    path = home / USER_SPACES
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)
+    write_private(home / USER_SPACES, json.dumps(data, indent=1).encode())
 
 
 @dataclass(frozen=True)

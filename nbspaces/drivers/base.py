@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, ClassVar, Literal
+from urllib.parse import urlsplit
 
 
 class Problem(StrEnum):
@@ -101,6 +102,8 @@ class Setting:
     label: str
     type: Literal["url", "string", "boolean", "integer"] = "string"
     required: bool = False
+    minimum: int | None = None  # integers only
+    maximum: int | None = None
 
 
 # Settings every kind takes.
@@ -170,3 +173,92 @@ class Driver(ABC):
 
     def close(self) -> None:  # noqa: B027 (optional hook: most drivers hold no connection)
         """Release connections."""
+
+
+SETTING_MAX = 1024  # bytes of a setting's text (an address, a label) or of a user name
+SECRET_MAX = 8 * 1024  # bytes of a secret (a password, a token)
+
+
+def _described(value: Any) -> str:
+    """A JSON value in words, for messages (never the value of a secret)."""
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    return {str: "text", list: "a list", dict: "an object"}.get(type(value), "nothing (null)")
+
+
+def _check_text(name: str, value: Any, limit: int, one_line: bool) -> str:
+    if not isinstance(value, str):
+        raise DriverError(Problem.INVALID, f"{name} must be text, not {_described(value)}")
+    if len(value.encode("utf-8", "surrogatepass")) > limit:
+        raise DriverError(Problem.INVALID, f"{name} must be at most {limit} bytes")
+    if one_line and any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise DriverError(Problem.INVALID, f"{name} must be one line of text (no line breaks or control characters)")
+    return value
+
+
+def _check_setting(name: str, setting: Setting, value: Any) -> Any:
+    if setting.type == "boolean":
+        if not isinstance(value, bool):
+            raise DriverError(Problem.INVALID, f"{name} must be true or false, not {_described(value)}")
+        return value
+    if setting.type == "integer":
+        lo, hi = setting.minimum, setting.maximum
+        span = (f" from {lo} to {hi}" if lo is not None and hi is not None else f" of at least {lo}" if lo is not None
+                else f" of at most {hi}" if hi is not None else "")
+        if isinstance(value, bool) or not isinstance(value, int):
+            shown = str(value) if isinstance(value, float) else _described(value)
+            raise DriverError(Problem.INVALID, f"{name} must be a whole number{span}, not {shown}")
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
+            raise DriverError(Problem.INVALID, f"{name} must be{span}, not {value}")
+        return value
+    text = _check_text(name, value, SETTING_MAX, one_line=True)
+    if setting.type == "url":
+        parts = urlsplit(text)
+        if parts.scheme not in ("http", "https"):
+            raise DriverError(Problem.INVALID, f"{name} must start with http:// or https://")
+        if not parts.hostname:
+            raise DriverError(Problem.INVALID, f"{name} must name a host, as in https://example.org/dav")
+        try:
+            port = parts.port
+        except ValueError:
+            port = 0
+        if port == 0:
+            raise DriverError(Problem.INVALID, f"{name} must have a port from 1 to 65535, or none")
+        if parts.username is not None or parts.password is not None:
+            raise DriverError(Problem.INVALID, f"{name} must not hold a user name or password; give them as "
+                                               "credentials")
+    return text
+
+
+def check_fields(cls: type[Driver], values: Any, credentials: bool = False) -> dict[str, Any]:
+    """A space's settings (or, with ``credentials``, its credentials), each checked against what its
+    kind declares: known fields, types, sizes, ranges, addresses. Raises DriverError(INVALID) with a
+    message that names the field and says what it takes. Null settings are left out (defaults)."""
+    what = "credentials" if credentials else "settings"
+    if not isinstance(values, dict):
+        raise DriverError(Problem.INVALID, f"The {what} must be an object, not {_described(values)}")
+    labels = cls.credential_fields if credentials else {k: s.label for k, s in cls.setting_fields.items()}
+    unknown = sorted(str(k) for k in set(values) - set(labels))
+    if unknown:
+        raise DriverError(Problem.INVALID, f"Unknown {'fields' if credentials else what}: {', '.join(unknown)}; "
+                                           f"{cls.kind} takes {', '.join(labels)}")
+    checked: dict[str, Any] = {}
+    missing: list[str] = []
+    for key, label in labels.items():
+        value, name = values.get(key), f"'{key}' ({label})"
+        if credentials:
+            if value is not None:
+                limit = SECRET_MAX if key in cls.secret_fields else SETTING_MAX
+                checked[key] = _check_text(name, value, limit, one_line=key not in cls.secret_fields)
+            if not (value or "").strip():
+                missing.append(label)
+        elif value is None or value == "":
+            if cls.setting_fields[key].required:
+                raise DriverError(Problem.INVALID, f"{name} is required")
+        else:
+            checked[key] = _check_setting(name, cls.setting_fields[key], value)
+    if missing:
+        raise DriverError(Problem.INVALID, f"Please give: {', '.join(missing)}")
+    return checked

@@ -39,7 +39,7 @@ MAX_CHUNKS = 10_000
 MAX_CHUNK = 5 * 1024 * MIB
 # The space's root on a Nextcloud: [prefix]/remote.php/webdav[/folder] (the legacy endpoint, as
 # the login) or [prefix]/remote.php/dav/files/<user>[/folder].
-_NEXTCLOUD_ROOT = re.compile(r"^(?P<prefix>.*?)/remote\.php/(?:webdav|dav/files/(?P<user>[^/]+))(?P<folder>/.*)?$")
+_NEXTCLOUD_ROOT = re.compile(r"(?P<prefix>.*?)/remote\.php/(?:webdav|dav/files/(?P<user>[^/]+))(?P<folder>/.*)?")
 _PROPFIND = (
     b'<?xml version="1.0" encoding="utf-8"?><d:propfind xmlns:d="DAV:"><d:prop>'
     b"<d:resourcetype/><d:getcontentlength/><d:getlastmodified/><d:getetag/><d:getcontenttype/>"
@@ -111,7 +111,9 @@ class WebDAVDriver(Driver):
     credential_fields = {"username": "User name", "password": "Password"}
     secret_fields = frozenset({"password"})
     setting_fields = {"url": Setting("Address (URL)", "url", required=True), "label": LABEL,
-                      "verify_tls": VERIFY_TLS, "chunk_mib": Setting("Upload chunk size (MiB)", "integer")}
+                      "verify_tls": VERIFY_TLS,
+                      "chunk_mib": Setting("Upload chunk size (MiB)", "integer", minimum=CHUNK_MIB_MIN,
+                                           maximum=CHUNK_MIB_MAX)}
 
     def __init__(self, settings: dict[str, Any], credentials: dict[str, str] | None):
         super().__init__(settings, credentials)
@@ -237,7 +239,7 @@ class WebDAVDriver(Driver):
         The uploads folder is the user's: the one named in a ``/remote.php/dav/files/<user>`` URL
         (Nextcloud's user id), else the login, as for the legacy ``/remote.php/webdav``.
         """
-        match = _NEXTCLOUD_ROOT.match(self.root)
+        match = _NEXTCLOUD_ROOT.fullmatch(self.root)
         if match is None:
             return None
         user = match["user"] or self.credentials.get("username", "")

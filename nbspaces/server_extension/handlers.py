@@ -20,7 +20,7 @@ from .contents import SpacesContentsManager
 from .registry import Mount, Registry, RegistryError, public_settings
 
 AUTH_RESOURCE = "nbspaces"
-
+BODY_MAX = 64 * 1024  # bytes of a request body (a space's settings and credentials)
 
 
 def credential_fields(cls: type[Driver]) -> list[dict[str, Any]]:
@@ -91,10 +91,15 @@ class _Base(APIHandler):
         return registry
 
     def body(self) -> dict[str, Any]:
+        if len(self.request.body) > BODY_MAX:
+            raise web.HTTPError(413, f"The request body is over {BODY_MAX // 1024} KiB: a space's settings and "
+                                "credentials are far smaller; send only them")
         try:
             data = json.loads(self.request.body or b"{}")
         except ValueError:
             raise web.HTTPError(400, "The request body is not JSON") from None
+        except RecursionError:
+            raise web.HTTPError(400, "The request body is nested too deeply; send a flat JSON object") from None
         if not isinstance(data, dict):
             raise web.HTTPError(400, "The request body must be a JSON object")
         return data

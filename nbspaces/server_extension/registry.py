@@ -21,6 +21,7 @@ from .. import tokens
 from ..catalog import NAME_RE, RESERVED_NAMES
 from ..credentials import CredentialError, CredentialStore
 from ..drivers import Driver, DriverError, Problem, Usage, driver_class
+from ..drivers.base import check_fields
 from ..keys import KeyUnavailable
 from ..plan import Plan, Space
 from ..session import CREDENTIALS, load_user_spaces, save_user_spaces
@@ -73,6 +74,7 @@ class Registry:
         for space in load_user_spaces(self.home, plan):
             self.mounts.setdefault(space.name, Mount(space))
         self._locks: dict[str, asyncio.Lock] = {}
+        self._spaces_lock = asyncio.Lock()
         self.login_errors: dict[str, str] = {}  # why the login gave no token, per service
         # POSIX mounts where the admins allow them and this server can do them.
         self.posix_off = "your admins have not turned on folder mounts" if not plan.posix else unavailable_reason()
@@ -90,8 +92,10 @@ class Registry:
             self._store = self._store or CredentialStore(self.home / CREDENTIALS, key)
         return self._store
 
-    def _save_user_spaces(self) -> None:
-        save_user_spaces(self.home, [m.space for m in self.mounts.values() if m.space.origin == "user"])
+    async def _save_user_spaces(self) -> None:
+        """Save the user's own spaces as they are now; callers hold ``_spaces_lock``."""
+        spaces = [m.space for m in self.mounts.values() if m.space.origin == "user"]
+        await asyncio.to_thread(save_user_spaces, self.home, spaces)
 
     # -- lookups ------------------------------------------------------------------------
 
@@ -241,16 +245,10 @@ class Registry:
         if mount.login_token:
             raise RegistryError(400, f"'{name}' uses your login's {mount.login_token} token; there is nothing to enter")
         cls = driver_class(mount.space.kind)
-        missing = [label for key, label in cls.credential_fields.items() if not str(values.get(key, "")).strip()]
-        if missing:
-            raise RegistryError(400, f"Please give: {', '.join(missing)}")
-        unknown = sorted(set(values) - set(cls.credential_fields))
-        if unknown:
-            raise RegistryError(400, f"Unknown fields: {', '.join(unknown)}; {mount.space.kind} takes "
-                                     f"{', '.join(cls.credential_fields)}")
-        if not all(isinstance(v, str) for v in values.values()):
-            raise RegistryError(400, "Credentials must be text")
-        credentials = dict(values)
+        try:
+            credentials = check_fields(cls, values, credentials=True)
+        except DriverError as e:
+            raise RegistryError(400, e.message) from None
         store = await self._store_or_error()
         async with self._lock(name):
             try:
@@ -286,33 +284,40 @@ class Registry:
         mount_at = mount_at or name
         for what, value in (("name", name), ("folder", mount_at)):
             if not NAME_RE.match(value) or value.lower() in RESERVED_NAMES:
-                raise RegistryError(400, f"{value!r} cannot be a space {what}: use letters, digits, '.', '_' or '-'")
-        if name in self.mounts or any(s.name == name for s in self.plan.spaces):
-            raise RegistryError(409, f"There is already a space named '{name}'")
-        if self.by_mount(mount_at) or any(s.mount == mount_at for s in self.plan.spaces) or \
-                (self.home / mount_at).exists():
-            raise RegistryError(409, f"'{mount_at}' is already taken in your home; choose another folder name")
+                shown = repr(value) if len(value) <= 80 else f"{value[:80]!r}..."
+                raise RegistryError(400, f"{shown} cannot be a space {what}: use 1 to 64 letters, digits, '.', "
+                                         "'_' or '-', starting with a letter or digit")
         cls = driver_class(kind)
-        unknown = sorted(set(settings) - set(cls.setting_fields))
-        if unknown:
-            takes = ", ".join(cls.setting_fields)
-            raise RegistryError(400, f"Unknown settings: {', '.join(unknown)}; {kind} takes {takes}")
         try:
+            settings = check_fields(cls, settings)
             cls(dict(settings), None)
         except DriverError as e:
             raise RegistryError(400, e.message) from None
-        space = Space(name=name, kind=kind, mount=mount_at, mode="rw", settings=dict(settings), origin="user")
-        self.mounts[name] = Mount(space)
-        await asyncio.to_thread(self._save_user_spaces)
-        return self.mounts[name]
+        async with self._spaces_lock:  # one change of the user's spaces at a time, saved before the next
+            if name in self.mounts or any(s.name == name for s in self.plan.spaces):
+                raise RegistryError(409, f"There is already a space named '{name}'")
+            if self.by_mount(mount_at) or any(s.mount == mount_at for s in self.plan.spaces) or \
+                    await asyncio.to_thread((self.home / mount_at).exists):
+                raise RegistryError(409, f"'{mount_at}' is already taken in your home; choose another folder name")
+            space = Space(name=name, kind=kind, mount=mount_at, mode="rw", settings=settings, origin="user")
+            self.mounts[name] = Mount(space)
+            try:
+                await self._save_user_spaces()
+            except OSError as e:
+                del self.mounts[name]
+                raise RegistryError(503, f"Your spaces cannot be saved in your home now ({e.strerror}); "
+                                         "try again") from None
+            return self.mounts[name]
 
     async def remove(self, name: str) -> None:
         mount = self.get(name)
         if mount.space.origin != "user":
             raise RegistryError(403, f"'{name}' comes from your admins; you can forget its credentials, not remove it")
         await self.forget(name)
-        del self.mounts[name]
-        await asyncio.to_thread(self._save_user_spaces)
+        async with self._spaces_lock:
+            if self.mounts.get(name) is mount:
+                del self.mounts[name]
+                await self._save_user_spaces()
 
     async def usage(self, mount: Mount) -> Usage:
         if mount.driver is not None and time.monotonic() - mount.usage_at > USAGE_MAX_AGE:
