@@ -19,6 +19,7 @@ from nbspaces.plan import resolve
 from nbspaces.server_extension.registry import Registry, RegistryError
 from nbspaces.session import USER_SPACES, load_user_spaces
 from tests.realhub import Hub, plan_of, start_hub
+from tests.webdav_servers import rclone, wsgidav
 
 URL = "http://127.0.0.1:9/dav"  # nothing listens there: adding a space makes no request
 
@@ -137,3 +138,28 @@ def test_deeply_nested_or_huge_bodies_are_refused(hub: Hub) -> None:
                                                               "settings": {"url": URL}})
     assert r.status_code == 400, r.text
     assert {s["name"] for s in plan_of(hub, "ada")["spaces"]} == {"home"}
+
+
+# -- credentials in any script --------------------------------------------------------------
+
+UNICODE_LOGINS = [("jürgen€", "pass€word"), ("Юлия", "пароль-Ж"), ("ada🙂", "🔑 key 🙂")]
+
+
+@pytest.mark.parametrize("server", [wsgidav, rclone])
+@pytest.mark.parametrize(("user", "password"), UNICODE_LOGINS)
+async def test_user_names_and_passwords_beyond_ascii_connect(tmp_path: Path, server: object, user: str,
+                                                             password: str) -> None:
+    """Basic auth in UTF-8, as RFC 7617 and the servers say: a '€' in a password used to end in a 500."""
+    dav = server(tmp_path, user=user, password=password)  # type: ignore[operator]
+    try:
+        reg = registry(tmp_path / "home")
+        await reg.add("mine", "webdav", None, {"url": dav.url})
+        assert "refused" in await refused(reg.set_credentials("mine", {"username": user, "password": password + "x"}))
+        mount = await reg.set_credentials("mine", {"username": user, "password": password})
+        assert mount.status == "mounted", mount.reason
+        driver = reg.driver(mount)
+        await asyncio.to_thread(driver.write, "note.txt", [b"hello"], 5)
+        assert (dav.root / "note.txt").read_bytes() == b"hello"
+        assert b"".join(await asyncio.to_thread(lambda: list(driver.read("note.txt")))) == b"hello"
+    finally:
+        dav.stop()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import json
 import os
 import re
 import secrets
@@ -45,7 +46,7 @@ class DavServer:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
-                r = requests.request("PROPFIND", self.url + "/", auth=(self.user, self.password),
+                r = requests.request("PROPFIND", self.url + "/", auth=(self.user.encode(), self.password.encode()),
                                      headers={"Depth": "0"}, timeout=2)
                 if r.status_code == 207:
                     return
@@ -73,13 +74,15 @@ class DavServer:
         self.proc = None
 
 
-def wsgidav(base: Path, log_requests: bool = False, socket_timeout: float = 10) -> DavServer:
+def wsgidav(base: Path, log_requests: bool = False, socket_timeout: float = 10, user: str = "alice",
+            password: str | None = None) -> DavServer:
     """wsgidav on a folder; ``log_requests`` writes one line per request to its log (logged_requests).
+    ``user`` and ``password`` (a random one by default) may hold any Unicode (UTF-8 Basic auth).
 
     ``socket_timeout``: how long cheroot waits on a client that neither reads nor writes before it
     drops the connection (its default is 10 s).
     """
-    root, port, password = base / "wsgidav-data", free_port(), secrets.token_urlsafe(12)
+    root, port, password = base / "wsgidav-data", free_port(), password or secrets.token_urlsafe(12)
     root.mkdir(parents=True, exist_ok=True)
     config = base / "wsgidav.yaml"
     config.write_text(
@@ -87,23 +90,26 @@ def wsgidav(base: Path, log_requests: bool = False, socket_timeout: float = 10) 
         f"provider_mapping:\n  /dav: {root}\n"
         "http_authenticator:\n  domain_controller: null\n  accept_basic: true\n  accept_digest: false\n"
         "  default_to_digest: false\n"
-        f"simple_dc:\n  user_mapping:\n    '*':\n      alice:\n        password: '{password}'\n"
-        f"property_manager: true\nlock_storage: true\nserver_args:\n  timeout: {socket_timeout}\n"
+        f"simple_dc:\n  user_mapping:\n    '*':\n      {json.dumps(user, ensure_ascii=False)}:\n"
+        f"        password: {json.dumps(password, ensure_ascii=False)}\n"
+        f"property_manager: true\nlock_storage: true\nserver_args:\n  timeout: {socket_timeout}\n",
+        encoding="utf-8",
     )
     os.chmod(config, 0o600)
-    server = DavServer("wsgidav", root, port, "alice", password, None,
+    server = DavServer("wsgidav", root, port, user, password, None,
                        [str(VENV_BIN / "wsgidav"), f"--config={config}"], base / "wsgidav.log")
     server.start()
     return server
 
 
-def rclone(base: Path) -> DavServer:
-    root, port, password = base / "rclone-data", free_port(), secrets.token_urlsafe(12)
+def rclone(base: Path, user: str = "alice", password: str | None = None) -> DavServer:
+    root, port, password = base / "rclone-data", free_port(), password or secrets.token_urlsafe(12)
     root.mkdir(parents=True, exist_ok=True)
     htpasswd = base / "htpasswd"
-    htpasswd.write_text("alice:{SHA}" + base64.b64encode(hashlib.sha1(password.encode()).digest()).decode() + "\n")
+    digest = base64.b64encode(hashlib.sha1(password.encode()).digest()).decode()
+    htpasswd.write_text(f"{user}:{{SHA}}{digest}\n", encoding="utf-8")
     os.chmod(htpasswd, 0o600)
-    server = DavServer("rclone", root, port, "alice", password, None,
+    server = DavServer("rclone", root, port, user, password, None,
                        [str(VENV_BIN / "rclone"), "serve", "webdav", str(root), "--addr", f"127.0.0.1:{port}",
                         "--baseurl", "/dav", "--htpasswd", str(htpasswd), "--config", "/dev/null"],
                        base / "rclone.log")

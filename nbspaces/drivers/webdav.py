@@ -139,7 +139,9 @@ class WebDAVDriver(Driver):
         self.client.verify = bool(settings.get("verify_tls", True))
         self.session: requests.Session = self.client.session
         if self.credentials.get("username"):
-            self.session.auth = (self.credentials["username"], self.credentials.get("password", ""))
+            # Basic auth in UTF-8 (RFC 7617's charset, what Nextcloud and wsgidav decode): requests
+            # encodes text as latin-1, which fails on '€', Cyrillic or an emoji.
+            self.session.auth = (self.credentials["username"].encode(), self.credentials.get("password", "").encode())
 
     # -- plumbing ---------------------------------------------------------------------
 
