@@ -23,6 +23,7 @@ import os
 import pwd
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -151,6 +152,12 @@ class LocalSpaceSpawner(SpacesMixin, LocalProcessSpawner):
     def get_env(self) -> dict[str, str]:
         env = super().get_env()
         env.update(self.nbspaces_env(self._plan))
+        # Terminals and kernels find the server's own python3, pip, jupyter and nbspaces first.
+        path = env.get("PATH") or os.defpath
+        program = shutil.which(self.cmd[0], path=path) if os.sep not in self.cmd[0] else self.cmd[0]
+        if program:
+            bin_dir = os.path.dirname(os.path.abspath(program))
+            env["PATH"] = os.pathsep.join([bin_dir, *(p for p in path.split(os.pathsep) if p != bin_dir)])
         return env
 
     def user_env(self, env: dict[str, str]) -> dict[str, str]:
@@ -160,7 +167,11 @@ class LocalSpaceSpawner(SpacesMixin, LocalProcessSpawner):
         return env
 
     def get_args(self) -> list[str]:
-        args = [f"--ServerApp.root_dir={self.home_dir}", *super().get_args()]
+        # A terminal's shell is interactive, not a login shell: a login shell's /etc/profile puts
+        # the system's PATH back, hiding the server's environment (as in Jupyter's docker-stacks).
+        terminal = json.dumps({"shell_command": ["/bin/bash"]})
+        args = [f"--ServerApp.root_dir={self.home_dir}", f"--ServerApp.terminado_settings={terminal}",
+                *super().get_args()]
         if self.isolation == "basic" and os.geteuid() == 0:
             args.append("--ServerApp.allow_root=True")
         return args
