@@ -3,11 +3,17 @@
 The root of the file tree is the user's home; each shared folder of the plan is a top-level
 folder of it. This manager enforces, before any byte moves:
 
-- the home quota (where the plan says the server enforces it; elsewhere the filesystem does,
-  and this manager turns its "no space left" into the same message);
+- the home quota, through one ledger (quota.py) that every write goes through: saves, chunks
+  of uploads, checkpoints, copies, moves into the home. Where the filesystem enforces the
+  quota, its "no space left" becomes the same message;
 - read-only shared folders: every write is refused with a 403 and a message that says what
   to do instead;
-- containment: no path, and no link, leads out of the space it starts in.
+- containment: no path, and no link, leads out of the space it starts in; checkpoints
+  (checkpoints.py) go through the same check.
+
+Bytes get their name only when they are all written: a save, a checkpoint or a copy writes
+to a hidden file of its own and renames it; a chunked upload spools to a hidden file that
+the last chunk renames.
 
 Without a plan (nbspaces installed, but the server not spawned by nbspaces) it behaves
 exactly like jupyter_server's AsyncLargeFileManager.
@@ -18,16 +24,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import json
+import mimetypes
 import os
+import secrets
 import shutil
+import stat
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
+import nbformat
+from jupyter_core.paths import is_file_hidden
 from jupyter_core.utils import ensure_async
+from jupyter_server import _tz as tz
+from jupyter_server.services.contents.filemanager import _get_created_timestamp
 from jupyter_server.services.contents.largefilemanager import AsyncLargeFileManager
+from jupyter_server.utils import to_api_path
 from tornado.web import HTTPError
 from traitlets import Float, default
 
@@ -35,10 +50,13 @@ from ..drivers import Entry
 from ..keys import fetch_key
 from ..plan import Plan, Space
 from ..sizes import format_size
+from .quota import SPOOL_PREFIX, Hold, Ledger, QuotaExceeded, tree_bytes
 from .registry import Mount, Registry
-from .remote import RemoteContents, b64_length, content_of, decode
+from .remote import UPLOAD_IDLE, RemoteContents, b64_length, content_of, decode
 
 QUOTA_STATUS = 507  # Insufficient Storage
+NAME_MAX = 255  # bytes in one file name, on every filesystem a home lives on
+WRITE_PREFIX = ".nbspaces-write-"  # a save, copy or checkpoint being written
 
 
 def _remove(path: str) -> None:
@@ -47,64 +65,46 @@ def _remove(path: str) -> None:
 
 
 def _remove_tree(path: str) -> None:
-    if os.path.isdir(path):
+    if os.path.isdir(path) and not os.path.islink(path):
         shutil.rmtree(path, ignore_errors=True)
     else:
         _remove(path)
 
 
-def tree_bytes(root: str, skip: set[str] | frozenset[str] = frozenset()) -> int:
-    """Total size of the files under root, not following links; ``skip`` names top-level entries."""
-    total = 0
-    stack = [root]
-    while stack:
-        top = stack.pop()
-        try:
-            entries = list(os.scandir(top))
-        except OSError:
-            continue
-        for entry in entries:
-            # Other spaces at the top level: listed, or mounted there (FUSE) since.
-            if top == root and (entry.name in skip or os.path.ismount(entry.path)):
-                continue
-            try:
-                if entry.is_dir(follow_symlinks=False):
-                    stack.append(entry.path)
-                elif entry.is_file(follow_symlinks=False):
-                    total += entry.stat(follow_symlinks=False).st_size
-            except OSError:
-                continue
-    return total
+def _file_size(os_path: str) -> int:
+    """Size of the regular file (or link to one) at os_path; 0 when there is none."""
+    try:
+        st = os.stat(os_path)
+    except OSError:
+        return 0
+    return st.st_size if stat.S_ISREG(st.st_mode) else 0
 
 
-class HomeUsage:
-    """Bytes used in the home, walked in a thread and kept up to date by our own writes.
+def _write_file(os_path: str, data: bytes) -> None:
+    with open(os_path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
 
-    A walk of a large home is slow, so it runs at most every ``max_age`` seconds; between
-    walks each save adjusts the figure. Writes from kernels are picked up by the next walk.
-    """
 
-    def __init__(self, root: str, skip: set[str], max_age: float):
-        self.root = root
-        self.skip = skip  # top-level names that are other spaces
-        self.max_age = max_age
-        self._bytes: int | None = None
-        self._at = 0.0
-        self._lock = asyncio.Lock()
+def _give_name(tmp: str, os_path: str) -> None:
+    """Rename a finished file over its target (a link's target, as jupyter_server writes), keeping its mode."""
+    if os.path.islink(os_path):
+        os_path = os.path.realpath(os_path)
+    with contextlib.suppress(OSError):
+        shutil.copymode(os_path, tmp)
+    os.replace(tmp, os_path)
 
-    def _walk(self) -> int:
-        return tree_bytes(self.root, self.skip)
 
-    async def current(self) -> int:
-        async with self._lock:
-            if self._bytes is None or time.monotonic() - self._at > self.max_age:
-                self._bytes = await asyncio.to_thread(self._walk)
-                self._at = time.monotonic()
-            return self._bytes
+@dataclass
+class Upload:
+    """A chunked upload into a local space, spooled to a hidden file of this server."""
 
-    def add(self, delta: int) -> None:
-        if self._bytes is not None:
-            self._bytes = max(0, self._bytes + delta)
+    spool: str
+    hold: Hold | None
+    size: int = 0  # bytes in the spool
+    chunk: int = 0  # the last chunk written
+    seen: float = field(default_factory=time.monotonic)
 
 
 class SpacesContentsManager(AsyncLargeFileManager):
@@ -113,7 +113,9 @@ class SpacesContentsManager(AsyncLargeFileManager):
     usage_max_age = Float(
         30.0,
         config=True,
-        help="Seconds a walked figure of the home's usage is trusted before it is walked again.",
+        help="""Seconds a walked figure of the home's usage is trusted when nothing was written
+        through the contents API since (code in kernels writes without telling it). Every write of
+        the API makes the next check walk the home again, and a save is never refused on an old figure.""",
     )
 
     def __init__(self, **kwargs: Any):
@@ -127,14 +129,35 @@ class SpacesContentsManager(AsyncLargeFileManager):
         }
         self.registry = Registry(self.plan, self.root_dir, fetch_key, self.log) if self.plan else None
         self.remote = RemoteContents(self.registry, self.allow_hidden) if self.registry else None
-        skip = set(self.mounted) | {m.space.mount for m in self.registry.mounts.values()} if self.registry else set()
-        self.usage = HomeUsage(os.path.abspath(self.root_dir), skip, self.usage_max_age)
+        # Where each space really is: fixed for a server's life, so resolved once.
+        self._roots: dict[str, str] = {s.name: os.path.realpath(os.path.join(self.root_dir, s.mount))
+                                       for s in (self.plan.home, *self.mounted.values())} if self.plan else {}
+        others = set(self.mounted) | {m.space.mount for m in (self.registry.mounts.values() if self.registry else ())}
+        home = self.plan.home if self.plan else None
+        self.ledger = Ledger(
+            self.root_dir, others, home.quota_bytes if home else None,
+            by_filesystem=bool(home and home.quota_enforced_by == "filesystem"), max_age=self.usage_max_age,
+        )
+        self.server_id = secrets.token_hex(4)  # names this server's spools apart from a stopped one's
+        self._uploads: dict[str, Upload] = {}
+        self._listings: dict[str, set[asyncio.Future[None]]] = {}  # folder -> listings under way
+        if self.plan is not None:
+            # Uploads of a server that stopped can never finish: their spools go.
+            self.ledger.clean_spools(keep=lambda name: False)
 
     @default("files_handler_class")
     def _files_handler_default(self) -> type:
         from .files import SpacesFilesHandler
 
         return SpacesFilesHandler
+
+    @default("checkpoints_class")
+    def _checkpoints_class_default(self) -> type:
+        if Plan.from_env() is None:
+            return super()._checkpoints_class_default()  # type: ignore[no-any-return]
+        from .checkpoints import SpacesCheckpoints
+
+        return SpacesCheckpoints
 
     def locate_remote(self, path: str) -> tuple[Mount, str] | None:
         """(mount, path inside it) when the path is in a remote space."""
@@ -148,24 +171,31 @@ class SpacesContentsManager(AsyncLargeFileManager):
         head = path.strip("/").split("/", 1)[0]
         return self.mounted.get(head) or self.plan.home
 
-    def _space_root(self, space: Space) -> str:
-        return os.path.realpath(os.path.join(self.root_dir, space.mount))
+    def in_home(self, path: str) -> bool:
+        space = self.space_of(path)
+        return space is not None and space.kind == "home"
+
+    def _contained(self, space: Space, real: str) -> bool:
+        """Is the real (resolved) path inside the space, and, for the home, in no shared folder?"""
+        def under(root: str) -> bool:
+            return real == root or real.startswith(root + os.sep)
+
+        if not under(self._roots[space.name]):
+            return False
+        return space.kind != "home" or not any(under(self._roots[s.name]) for s in self.mounted.values())
 
     def _get_os_path(self, path: str) -> str:
+        """The one path check: every path the server touches, checkpoints included, comes here."""
+        if "\0" in path:
+            raise HTTPError(400, "A path cannot contain a NUL character")
+        long = next((p for p in path.split("/") if len(os.fsencode(p)) > NAME_MAX), None)
+        if long is not None:
+            raise HTTPError(400, f"The name '{long[:40]}…' is too long ({len(os.fsencode(long))} bytes); "
+                                 f"names are at most {NAME_MAX} bytes: choose a shorter one")
         os_path = super()._get_os_path(path)
         space = self.space_of(path)
-        if space is not None:
-            real = os.path.realpath(os_path)
-            root = self._space_root(space)
-            inside = real == root or real.startswith(root + os.sep)
-            # A home path must not reach into a shared folder through a link either.
-            if inside and space.kind == "home":
-                inside = not any(
-                    real == self._space_root(s) or real.startswith(self._space_root(s) + os.sep)
-                    for s in self.mounted.values()
-                )
-            if not inside:
-                raise HTTPError(403, f"'{path}' leads out of its space through a link; nbspaces does not follow it")
+        if space is not None and not self._contained(space, os.path.realpath(os_path)):
+            raise HTTPError(403, f"'{path}' leads out of its space through a link; nbspaces does not follow it")
         return os_path
 
     def space_status(self, space: Space) -> tuple[str, str]:
@@ -198,68 +228,93 @@ class SpacesContentsManager(AsyncLargeFileManager):
 
     # -- quota --------------------------------------------------------------------------
 
-    async def _used_and_limit(self) -> tuple[int, int] | None:
+    async def home_usage(self) -> tuple[int, int] | None:
+        """(bytes used, quota in bytes) of the home, or None without a plan or quota."""
         if self.plan is None or self.plan.home.quota_bytes is None:
             return None
-        limit = self.plan.home.quota_bytes
-        if self.plan.home.quota_enforced_by == "filesystem":
-            st = await asyncio.to_thread(os.statvfs, self.root_dir)
-            return (st.f_blocks - st.f_bfree) * st.f_frsize, min(limit, st.f_blocks * st.f_frsize)
-        return await self.usage.current(), limit
+        used, limit = await self.ledger.used()
+        assert limit is not None
+        return used, limit
 
-    async def home_usage(self) -> tuple[int, int] | None:
-        """(bytes used, quota in bytes) of the home, or None without a plan."""
-        return await self._used_and_limit()
+    def _over_quota(self, path: str, e: QuotaExceeded) -> HTTPError:
+        return HTTPError(
+            QUOTA_STATUS,
+            f"Not saved: '{path}' would bring your home to {format_size(e.after)}, over its "
+            f"{format_size(e.limit)} quota. Free some space, or ask your admins for a bigger home.",
+        )
 
-    async def _check_quota(self, path: str, new_bytes: int, replaces: int = 0) -> None:
-        space = self.space_of(path)
-        if space is None or space.kind != "home":
-            return
-        figures = await self._used_and_limit()
-        if figures is None:
-            return
-        used, limit = figures
-        after = used - replaces + new_bytes
-        if new_bytes > replaces and after > limit:
-            raise HTTPError(
-                QUOTA_STATUS,
-                f"Not saved: '{path}' would bring your home to {format_size(after)}, over its "
-                f"{format_size(limit)} quota. Free some space, or ask your admins for a bigger home.",
-            )
-
-    def _size_on_disk(self, path: str) -> int:
+    async def reserve(self, path: str, size: int, *paths: str) -> Hold | None:
+        """Reserve room in the home for ``size`` more bytes written to ``paths``; None outside the home."""
+        if not self.in_home(path):
+            return None
         try:
-            os_path = self._get_os_path(path)
-            return os.path.getsize(os_path) if os.path.isfile(os_path) else 0
-        except (OSError, HTTPError):
-            return 0
+            return await self.ledger.reserve(size, paths)
+        except QuotaExceeded as e:
+            raise self._over_quota(path, e) from None
 
-    @staticmethod
-    def _content_bytes(model: dict[str, Any]) -> int:
-        content = model.get("content")
-        if content is None:
-            return 0
-        if model.get("type") == "notebook":
-            return len(json.dumps(content, indent=1).encode())
-        if model.get("format") == "base64" and isinstance(content, str):
-            return b64_length(content)
-        return len(content.encode("utf-8")) if isinstance(content, str) else 0
-
-    def _no_space(self, path: str, err: BaseException) -> HTTPError | None:
-        text = str(err)
-        if (isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT)) or (
-            "No space left" in text or "Disk quota exceeded" in text
-        ):
+    def os_error(self, path: str, err: BaseException) -> HTTPError | None:
+        """The clear 4xx/507 for an OSError (or a message carrying one) while writing ``path``."""
+        text, code = str(err), getattr(err, "errno", None)
+        if code in (errno.ENOSPC, errno.EDQUOT) or "No space left" in text or "Disk quota exceeded" in text:
             return HTTPError(
                 QUOTA_STATUS,
                 f"Not saved: your home is full (its quota is reached) while writing '{path}'. "
                 "Free some space, or ask your admins for a bigger home.",
             )
-        if (isinstance(err, OSError) and err.errno == errno.EROFS) or "Read-only file system" in text:
+        if code == errno.EROFS or "Read-only file system" in text:
             return HTTPError(403, f"Cannot write '{path}': it is on a read-only folder")
+        if code in (errno.EACCES, errno.EPERM):
+            return HTTPError(403, f"Cannot write '{path}': permission denied")
+        if code == errno.ENAMETOOLONG:
+            return HTTPError(400, f"Cannot write '{path}': a name in it is too long; choose a shorter one")
         return None
 
+    @contextlib.asynccontextmanager
+    async def writing(self, path: str, os_path: str, size: int, hold: Hold | None = None) -> AsyncIterator[str]:
+        """The one way bytes get a name in a local space: yields a hidden file of our own to write
+        ``size`` bytes to (in a thread), and renames it over ``os_path`` when the block ends.
+
+        In the home, room is reserved first (its growth: ``size`` less the file it replaces),
+        unless ``hold`` already holds it (a move). Nothing is left behind when anything fails.
+        """
+        tmp = os.path.join(os.path.dirname(os_path), f"{WRITE_PREFIX}{secrets.token_hex(6)}")
+        own: Hold | None = None
+        if hold is None:
+            own = await self.reserve(path, size - await asyncio.to_thread(_file_size, os_path), tmp)
+        else:
+            self.ledger.add_path(hold, tmp)
+        try:
+            yield tmp
+            await asyncio.to_thread(_give_name, tmp, os_path)
+        except BaseException as e:
+            await asyncio.to_thread(_remove, tmp)
+            if isinstance(e, OSError) and (mapped := self.os_error(path, e)) is not None:
+                raise mapped from e
+            raise
+        finally:
+            if own is not None:
+                self.ledger.release(own)
+
+    def _api_path(self, os_path: str) -> str:
+        return to_api_path(os_path, os.path.abspath(self.root_dir))
+
     # -- writes -------------------------------------------------------------------------
+
+    async def _save_file(self, os_path: str, content: str, format: str | None) -> None:
+        """A file's bytes, through the one write path (jupyter_server's save calls this)."""
+        if format not in {"text", "base64"}:
+            raise HTTPError(400, "Must specify format of file contents as 'text' or 'base64'")
+        data = content.encode() if format == "text" else await asyncio.to_thread(decode, content)
+        async with self.writing(self._api_path(os_path), os_path, len(data)) as tmp:
+            await asyncio.to_thread(_write_file, tmp, data)
+
+    async def _save_notebook(self, os_path: str, nb: Any, capture_validation_error: Any = None) -> None:
+        """A notebook's bytes, as nbformat.write makes them, through the one write path."""
+        text = await asyncio.to_thread(partial(nbformat.writes, version=nbformat.NO_CONVERT,
+                                               capture_validation_error=capture_validation_error), nb)
+        data = (text if text.endswith("\n") else text + "\n").encode()
+        async with self.writing(self._api_path(os_path), os_path, len(data)) as tmp:
+            await asyncio.to_thread(_write_file, tmp, data)
 
     async def save(self, model: dict[str, Any], path: str = "") -> dict[str, Any]:
         path = path.strip("/")
@@ -271,129 +326,178 @@ class SpacesContentsManager(AsyncLargeFileManager):
         parent = path.rpartition("/")[0]
         if parent and not await self.dir_exists(parent):
             raise HTTPError(404, f"Not saved: the folder '{parent}' does not exist; create it first")
-        chunk = model.get("chunk")
-        new_bytes = self._content_bytes(model)
-        replaces = 0 if chunk not in (None, 1) else await asyncio.to_thread(self._size_on_disk, path)
         try:
-            await self._check_quota(path, new_bytes, replaces)
-        except HTTPError:
-            if chunk not in (None, 1):
-                await asyncio.to_thread(_remove, self._spool_path(path))  # the upload is over
-            raise
-        try:
-            if chunk is not None:
-                result = await self._save_chunk(model, path, int(chunk))
-            else:
-                result = await super().save(model, path)
-        except HTTPError as e:
-            mapped = self._no_space(path, e)
-            if mapped is not None:
-                raise mapped from e
-            raise
+            if model.get("chunk") is not None:
+                return await self._save_chunk(model, path, int(model["chunk"]))
+            return await super().save(model, path)
         except OSError as e:
-            raise (self._no_space(path, e) or e) from e
-        self.usage.add(new_bytes - replaces)
-        return result
-
-    def _spool_path(self, path: str) -> str:
-        os_path = self._get_os_path(path)
-        return os.path.join(os.path.dirname(os_path), f".{os.path.basename(os_path)}.nbspaces-upload")
+            raise (self.os_error(path, e) or e) from e
 
     async def _save_chunk(self, model: dict[str, Any], path: str, chunk: int) -> dict[str, Any]:
-        """A chunked upload goes to a hidden spool file, renamed over the target at the last chunk.
-
-        So an upload that is interrupted or refused never leaves a partial file under its name.
-        """
+        """A chunked upload goes to a hidden spool file of this server, renamed over the target at the
+        last chunk. So an upload that is interrupted or refused never leaves a partial file under its
+        name, and one this server did not begin (it was restarted) is refused, never appended to."""
         if model.get("type") != "file":
             raise HTTPError(400, f"Only files are uploaded in chunks, not a {model.get('type')!r}")
         content = content_of(model)
-        os_path, spool = self._get_os_path(path), self._spool_path(path)
+        os_path = self._get_os_path(path)
         if chunk == 1:
+            await self._drop_upload(os_path)  # the same file uploaded again: the old upload is over
+            await self._clean_spools(os.path.dirname(os_path))
             self.run_pre_save_hooks(model=model, path=path)
-        elif not os.path.exists(spool):
-            raise HTTPError(400, f"The upload of '{path}' was interrupted; upload the file again")
+            spool = os.path.join(os.path.dirname(os_path), f"{SPOOL_PREFIX}{self.server_id}-{secrets.token_hex(6)}")
+            upload = self._uploads[os_path] = Upload(spool, await self.reserve(path, 0, spool))
+        else:
+            found = self._uploads.get(os_path)
+            if found is None or (chunk != -1 and chunk != found.chunk + 1):
+                await self._drop_upload(os_path)
+                raise HTTPError(400, f"The upload of '{path}' was interrupted (the server restarted, or a "
+                                     "piece is missing); upload the file again")
+            upload = found
+        size = b64_length(content) if isinstance(content, str) else len(content)
+        if upload.hold is not None:
+            try:
+                await self.ledger.grow(upload.hold, size)
+            except QuotaExceeded as e:
+                await self._drop_upload(os_path)
+                raise self._over_quota(path, e) from None
 
         def write() -> int:
-            try:
-                data = decode(content)  # here, in a thread, not on the event loop
-            except HTTPError:
-                _remove(spool)
-                raise
-            try:
-                with open(spool, "wb" if chunk == 1 else "ab") as f:
-                    f.write(data)
-                    size = f.tell()
-                if chunk == -1:
-                    os.replace(spool, os_path)
-            except OSError:
-                _remove(spool)
-                raise
-            return size
+            data = decode(content)  # here, in a thread, not on the event loop
+            if chunk != 1 and _file_size(upload.spool) != upload.size:
+                raise HTTPError(400, f"The upload of '{path}' does not match what was sent so far; "
+                                     "upload the file again")
+            with open(upload.spool, "wb" if chunk == 1 else "ab") as f:
+                f.write(data)
+                return f.tell()
 
-        size = await asyncio.to_thread(write)
+        try:
+            upload.size = await asyncio.to_thread(write)
+            if chunk == -1:
+                await asyncio.to_thread(_give_name, upload.spool, os_path)
+        except BaseException as e:
+            await self._drop_upload(os_path)
+            if isinstance(e, OSError) and (mapped := self.os_error(path, e)) is not None:
+                raise mapped from e
+            raise
+        upload.chunk, upload.seen = chunk, time.monotonic()
         if chunk != -1:
             now = datetime.now(UTC)
             return {"name": os.path.basename(path), "path": path, "type": "file", "format": None,
                     "mimetype": None, "content": None, "writable": True, "created": now,
-                    "last_modified": now, "size": size, "hash": None, "hash_algorithm": None}
+                    "last_modified": now, "size": upload.size, "hash": None, "hash_algorithm": None}
+        del self._uploads[os_path]
+        if upload.hold is not None:
+            self.ledger.release(upload.hold)
+        # A listing of the folder begun before the file got its name does not show it, and JupyterLab
+        # answers the refresh that follows this upload with that listing: answer after it.
+        if pending := self._listings.get(os.path.dirname(os_path)):
+            await asyncio.wait(set(pending), timeout=10)
         result = await self.get(path, content=False)
         self.run_post_save_hooks(model=result, os_path=os_path)
         self.emit(data={"action": "save", "path": path})
         return result
 
+    async def _drop_upload(self, os_path: str) -> None:
+        upload = self._uploads.pop(os_path, None)
+        if upload is not None:
+            await asyncio.to_thread(_remove, upload.spool)
+            if upload.hold is not None:
+                self.ledger.release(upload.hold)
+
+    async def _clean_spools(self, folder: str) -> None:
+        """Abandoned uploads go: ours idle for UPLOAD_IDLE, and spools in ``folder`` of no upload under
+        way (another server's, stopped or idle as long)."""
+        now = time.monotonic()
+        for os_path in [p for p, u in self._uploads.items() if now - u.seen > UPLOAD_IDLE]:
+            await self._drop_upload(os_path)
+        live = {u.spool for u in self._uploads.values()}
+        ours = f"{SPOOL_PREFIX}{self.server_id}-"
+
+        def clean() -> None:
+            with contextlib.suppress(OSError), os.scandir(folder) as entries:
+                for e in entries:
+                    if not e.name.startswith(SPOOL_PREFIX) or e.path in live:
+                        continue
+                    with contextlib.suppress(OSError):
+                        idle = time.time() - e.stat(follow_symlinks=False).st_mtime
+                        if e.name.startswith(ours) or idle > UPLOAD_IDLE:
+                            os.remove(e.path)
+
+        await asyncio.to_thread(clean)
+        self.ledger.changed()
+
     async def delete_file(self, path: str) -> None:
         if (where := self.locate_remote(path)) and self.remote:
             await self.remote.delete(*where, path, always_delete_dir=self.always_delete_dir)
-            await asyncio.to_thread(_remove_tree, self._remote_checkpoint(path))
             return
         self._check_writable(path, "delete")
-        freed = await asyncio.to_thread(self._tree_bytes, path)
         await super().delete_file(path)
-        if (space := self.space_of(path)) is not None and space.kind == "home":
-            self.usage.add(-freed)
-
-    async def delete(self, path: str) -> None:
-        if self.locate_remote(path):
-            # jupyter_server's checkpoint bookkeeping would make .ipynb_checkpoints in the space.
-            await self.delete_file(path)
-            self.emit(data={"action": "delete", "path": path})
-            return
-        await super().delete(path)
-
-    async def rename(self, old_path: str, new_path: str) -> None:
-        if self.locate_remote(old_path) or self.locate_remote(new_path):
-            await self.rename_file(old_path, new_path)
-            self.emit(data={"action": "rename", "path": new_path, "source_path": old_path})
-            return
-        await super().rename(old_path, new_path)
+        self.ledger.changed()
 
     async def rename_file(self, old_path: str, new_path: str) -> None:
+        old_path, new_path = old_path.strip("/"), new_path.strip("/")
         src, dst = self.locate_remote(old_path), self.locate_remote(new_path)
         if src and dst and src[0] is dst[0] and self.remote:
             await self.remote.move(src[0], src[1], dst[1], old_path)
             return
-        if src or dst:
-            # Between spaces: a streamed copy, then the original, all of it, goes.
-            await self._copy_between(old_path, new_path)
-            if src and self.remote:
-                self.remote.check_writable(src[0], old_path, "move")
-                await self.remote.call(src[0], lambda d: d.delete(src[1]))
-                self.remote.invalidate(src[0], src[1])
-            else:
-                self._check_writable(old_path, "move")
-                freed = await asyncio.to_thread(self._tree_bytes, old_path)
-                await asyncio.to_thread(_remove_tree, self._get_os_path(old_path))
-                self.usage.add(-freed)
+        if src or dst or self.space_of(old_path) != self.space_of(new_path):
+            await self._move_between(old_path, new_path)
             return
         self._check_writable(old_path, "move")
         self._check_writable(new_path, "move into")
-        src, dst = self.space_of(old_path), self.space_of(new_path)
-        if src is not None and dst is not None and src.name != dst.name:
-            await self._check_quota(new_path, await asyncio.to_thread(self._tree_bytes, old_path))
         try:
             await super().rename_file(old_path, new_path)
         except HTTPError as e:
-            raise (self._no_space(new_path, e) or e) from e
+            raise (self.os_error(new_path, e) or e) from e
+
+    async def _move_between(self, old_path: str, new_path: str) -> None:
+        """A move to another space: every precondition is checked before the first byte moves
+        (source and target writable, target free, room in the home), then the bytes are copied
+        (streamed) and the source removed, or renamed where both are local."""
+        src, dst = self.locate_remote(old_path), self.locate_remote(new_path)
+        if src and self.remote:
+            self.remote.check_writable(src[0], old_path, "move")
+        else:
+            self._check_writable(old_path, "move")
+        if dst and self.remote:
+            self.remote.check_writable(dst[0], new_path, "move into")
+        else:
+            self._check_writable(new_path, "move into")
+        if not await ensure_async(self.exists(old_path)):
+            raise HTTPError(404, f"Cannot move '{old_path}': it does not exist")
+        if await ensure_async(self.exists(new_path)):
+            raise HTTPError(409, f"Cannot move '{old_path}': '{new_path}' already exists")
+        hold = None
+        if not dst:
+            size = await self._remote_tree_bytes(old_path) if src else await asyncio.to_thread(
+                self._tree_bytes, old_path)
+            hold = await self.reserve(new_path, size, self._get_os_path(new_path))
+        try:
+            if not src and not dst:
+                os_old, os_new = self._get_os_path(old_path), self._get_os_path(new_path)
+                try:
+                    await asyncio.to_thread(shutil.move, os_old, os_new)
+                except OSError as e:
+                    raise (self.os_error(new_path, e) or e) from e
+            else:
+                await self._copy_between(old_path, new_path, hold)
+                if src and self.remote:
+                    await self.remote.call(src[0], lambda d: d.delete(src[1]))
+                    self.remote.invalidate(src[0], src[1])
+                else:
+                    await asyncio.to_thread(_remove_tree, self._get_os_path(old_path))
+        finally:
+            if hold is not None:
+                self.ledger.release(hold)
+            self.ledger.changed()
+
+    async def _remote_tree_bytes(self, path: str) -> int:
+        model = await self.get(path, content=False)
+        if model["type"] != "directory":
+            return int(model.get("size") or 0)
+        listing = await self.get(path, content=True)
+        return sum([await self._remote_tree_bytes(c["path"]) for c in listing["content"]])
 
     async def copy(self, from_path: str, to_path: str | None = None) -> dict[str, Any]:
         from_path = from_path.strip("/")
@@ -411,25 +515,30 @@ class SpacesContentsManager(AsyncLargeFileManager):
             raise HTTPError(
                 403, f"Cannot copy into '{into}': '{space.mount}' is shared with you read-only"
             )
-        size = await asyncio.to_thread(self._tree_bytes, from_path)
-        await self._check_quota(into, size)
-        model = await super().copy(from_path, to_path)
-        if space is not None and space.kind == "home":
-            self.usage.add(size)
-        return model
+        return await super().copy(from_path, to_path)  # files through save(), folders _copy_dir
+
+    async def _copy_dir(self, from_path: str, to_path_original: str, to_name: str, to_path: str) -> dict[str, Any]:
+        """A folder copied whole: its room reserved first, copied under a hidden name, then renamed."""
+        os_from = self._get_os_path(from_path.strip("/"))
+        os_to = self._get_os_path(to_path.strip("/"))
+        tmp = os.path.join(os.path.dirname(os_to), f"{WRITE_PREFIX}{secrets.token_hex(6)}")
+        hold = await self.reserve(to_path, await asyncio.to_thread(tree_bytes, os_from), tmp)
+        try:
+            await asyncio.to_thread(shutil.copytree, os_from, tmp, symlinks=True)
+            await asyncio.to_thread(os.rename, tmp, os_to)
+        except OSError as e:
+            await asyncio.to_thread(_remove_tree, tmp)
+            raise (self.os_error(to_path, e) or HTTPError(400, f"Cannot copy '{from_path}': {e.strerror}")) from e
+        finally:
+            if hold is not None:
+                self.ledger.release(hold)
+        return await self.get(to_path, content=False)
 
     def _tree_bytes(self, path: str) -> int:
         os_path = self._get_os_path(path)
         if not os.path.isdir(os_path):
-            return os.path.getsize(os_path) if os.path.exists(os_path) else 0
+            return _file_size(os_path)
         return tree_bytes(os_path)
-
-    async def _create_local_checkpoint(self, path: str) -> dict[str, Any]:
-        space = self.space_of(path)
-        if space is not None and space.read_only:
-            # Nothing can change in a read-only folder: a checkpoint would only fail to write.
-            raise HTTPError(403, f"No checkpoint for '{path}': '{space.mount}' is read-only for you")
-        return await super().create_checkpoint(path)
 
     # -- reads --------------------------------------------------------------------------
 
@@ -444,6 +553,65 @@ class SpacesContentsManager(AsyncLargeFileManager):
             if path == "" and content and self.registry:
                 model["content"] = self._with_remote_roots(model["content"])
         return model
+
+    async def _dir_model(self, path: str, content: bool = True) -> dict[str, Any]:
+        """A folder's listing, made in a thread (no request waits on another's listing), with one
+        cheap check per entry: only a link needs resolving, and a link out is not listed."""
+        if not content or self.plan is None:
+            return await super()._dir_model(path, content=content)  # type: ignore[no-any-return]
+        model: dict[str, Any] = await super()._dir_model(path, content=False)
+        os_dir = self._get_os_path(path)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._listings.setdefault(os_dir, set()).add(done)
+        try:
+            model["content"] = await asyncio.to_thread(self._list, path, os_dir)
+        finally:
+            self._listings[os_dir].discard(done)
+            if not self._listings[os_dir]:
+                del self._listings[os_dir]
+            done.set_result(None)
+        model["format"] = "json"
+        return model
+
+    def _list(self, path: str, os_dir: str) -> list[dict[str, Any]]:
+        out = []
+        with os.scandir(os_dir) as entries:
+            for entry in entries:
+                if not self.allow_hidden and entry.name.startswith("."):
+                    continue  # before any stat: a spool renamed meanwhile is no warning
+                if not self.should_list(entry.name):
+                    continue
+                child = f"{path}/{entry.name}".strip("/")
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                    if stat.S_ISLNK(st.st_mode):
+                        space = self.space_of(child)
+                        if space is not None and not self._contained(space, os.path.realpath(entry.path)):
+                            self.log.debug("not listing %s: a link out of its space", child)
+                            continue
+                        st = os.stat(entry.path)
+                    if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
+                        continue
+                    if not self.allow_hidden and is_file_hidden(entry.path, stat_res=st):
+                        continue
+                except OSError:
+                    continue  # gone since the folder was read, or a broken link
+                out.append(self._entry_model(child, entry.path, st))
+        return out
+
+    def _entry_model(self, path: str, os_path: str, st: os.stat_result) -> dict[str, Any]:
+        """The model jupyter_server's get(path, content=False) gives, from one stat."""
+        is_dir = stat.S_ISDIR(st.st_mode)
+        kind = "directory" if is_dir else "notebook" if path.endswith(".ipynb") else "file"
+        try:
+            modified = tz.utcfromtimestamp(st.st_mtime)
+            created = tz.utcfromtimestamp(_get_created_timestamp(st))
+        except (ValueError, OverflowError, OSError):
+            modified = created = datetime(1970, 1, 1, tzinfo=UTC)
+        return {"name": path.rsplit("/", 1)[-1], "path": path, "type": kind, "format": None, "content": None,
+                "mimetype": mimetypes.guess_type(os_path)[0] if kind == "file" else None,
+                "size": None if is_dir else st.st_size, "writable": os.access(os_path, os.W_OK),
+                "created": created, "last_modified": modified, "hash": None, "hash_algorithm": None}
 
     def _with_remote_roots(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Every remote space is a top-level folder, whatever its status."""
@@ -486,51 +654,40 @@ class SpacesContentsManager(AsyncLargeFileManager):
 
     # -- between spaces -----------------------------------------------------------------
 
-    async def _copy_between(self, src: str, dst: str) -> None:
-        """Copy a file or folder to another space, streamed, never whole in memory."""
+    async def _copy_between(self, src: str, dst: str, hold: Hold | None = None) -> None:
+        """Copy a file or folder to another space, streamed, never whole in memory. ``hold``: room
+        already reserved in the home for all of it (a move)."""
         model = await self.get(src, content=False)
         if model["type"] == "directory":
             await self.save({"type": "directory"}, dst)
             listing = await self.get(src, content=True)
             for child in listing["content"]:
-                await self._copy_between(child["path"], f"{dst}/{child['name']}")
+                await self._copy_between(child["path"], f"{dst}/{child['name']}", hold)
             return
         source, target = self.locate_remote(src), self.locate_remote(dst)
         if target:
             assert self.remote is not None
             mount, rel = target
             self.remote.check_writable(mount, dst, "copy into")
-            pieces = self._pieces(src, source)
+            pieces = self.pieces(src, source)
             size = model.get("size")
             await self.remote.call(mount, lambda d: d.write(rel, pieces, size))
             self.remote.invalidate(mount, rel)
             return
         self._check_writable(dst, "copy into")
-        await self._check_quota(dst, int(model.get("size") or 0))
-        os_dst = self._get_os_path(dst)
-        tmp = os.path.join(os.path.dirname(os_dst), f".{os.path.basename(os_dst)}.nbspaces-copy")
         assert source is not None and self.remote is not None
         mount, rel = source
+        os_dst = self._get_os_path(dst)
+        async with self.writing(dst, os_dst, int(model.get("size") or 0), hold) as tmp:
 
-        def fetch(driver: Any) -> int:
-            try:
+            def fetch(driver: Any) -> None:
                 with open(tmp, "wb") as f:
                     for piece in driver.read(rel):
                         f.write(piece)
-                    size = f.tell()
-                os.replace(tmp, os_dst)
-            except BaseException:
-                _remove(tmp)
-                raise
-            return size
 
-        try:
-            size = await self.remote.call(mount, fetch)
-        except OSError as e:
-            raise (self._no_space(dst, e) or e) from e
-        self.usage.add(size)
+            await self.remote.call(mount, fetch)
 
-    def _pieces(self, path: str, where: tuple[Mount, str] | None) -> Iterator[bytes]:
+    def pieces(self, path: str, where: tuple[Mount, str] | None) -> Iterator[bytes]:
         """A file's bytes in pieces, read in the caller's thread (a driver's write)."""
         if where is None:
             with open(self._get_os_path(path), "rb") as f:
@@ -540,59 +697,6 @@ class SpacesContentsManager(AsyncLargeFileManager):
         mount, rel = where
         assert self.registry is not None
         yield from self.registry.driver(mount).read(rel)
-
-    # -- checkpoints of remote files: kept in the home ------------------------------------
-
-    def _remote_checkpoint(self, path: str) -> str:
-        return os.path.join(self.root_dir, ".nbspaces", "checkpoints", *path.strip("/").split("/"))
-
-    async def create_checkpoint(self, path: str) -> dict[str, Any]:
-        if (where := self.locate_remote(path)) and self.remote:
-            mount, rel = where
-            target = self._remote_checkpoint(path)
-            await self._check_quota(".nbspaces/checkpoints", int((await self.get(path, content=False))["size"] or 0))
-
-            def keep(driver: Any) -> None:
-                os.makedirs(os.path.dirname(target), exist_ok=True)
-                with open(target + ".tmp", "wb") as f:
-                    for piece in driver.read(rel):
-                        f.write(piece)
-                os.replace(target + ".tmp", target)
-
-            await self.remote.call(mount, keep)
-            return self._checkpoint_model(target)
-        return await self._create_local_checkpoint(path)
-
-    @staticmethod
-    def _checkpoint_model(target: str) -> dict[str, Any]:
-        when = datetime.fromtimestamp(os.stat(target).st_mtime, UTC)
-        return {"id": "checkpoint", "last_modified": when}
-
-    async def list_checkpoints(self, path: str) -> list[dict[str, Any]]:
-        if self.locate_remote(path):
-            target = self._remote_checkpoint(path)
-            return [self._checkpoint_model(target)] if os.path.exists(target) else []
-        return await super().list_checkpoints(path)
-
-    async def restore_checkpoint(self, checkpoint_id: str, path: str) -> None:
-        if (where := self.locate_remote(path)) and self.remote:
-            mount, rel = where
-            self.remote.check_writable(mount, path, "restore")
-            target = self._remote_checkpoint(path)
-            if not os.path.exists(target):
-                raise HTTPError(404, f"No checkpoint of '{path}'")
-            pieces = self._pieces(os.path.relpath(target, self.root_dir), None)
-            await self.remote.call(mount, lambda d: d.write(rel, pieces, os.path.getsize(target)))
-            self.remote.invalidate(mount, rel)
-            return
-        self._check_writable(path, "restore")
-        await super().restore_checkpoint(checkpoint_id, path)
-
-    async def delete_checkpoint(self, checkpoint_id: str, path: str) -> None:
-        if self.locate_remote(path):
-            await asyncio.to_thread(_remove, self._remote_checkpoint(path))
-            return
-        await super().delete_checkpoint(checkpoint_id, path)
 
     def _mark_read_only(self, model: dict[str, Any]) -> None:
         space = self.space_of(model["path"])
