@@ -98,7 +98,9 @@ climate.mkdir(parents=True, exist_ok=True)
 c.JupyterHub.load_groups = {"climate": {"users": ["alice", "bob"]}}
 c.JupyterHub.spawner_class = LocalSpaceSpawner
 c.LocalSpaceSpawner.data_dir = str(data)
-c.LocalSpaceSpawner.isolation = os.environ.get("NBSPACES_ISOLATION", "basic")
+# 'auto': strong isolation (an account per user, kernel read-only folders, a hard quota) where
+# this machine allows it, as root; basic otherwise. See docs/isolation.md.
+c.LocalSpaceSpawner.isolation = os.environ.get("NBSPACES_ISOLATION", "auto")
 c.NBSpaces.home = {"size": "20GiB"}
 c.NBSpaces.shared = {
     "datasets": {

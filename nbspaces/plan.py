@@ -54,8 +54,9 @@ class Plan:
     isolation: str
     spaces: tuple[Space, ...] = field(default_factory=tuple)
     user_kinds: tuple[str, ...] = ()
-    # May remote spaces also be mounted as folders (FUSE) in this server?
+    # May remote spaces also be mounted as folders (FUSE) in this server? If not, why not.
     posix: bool = False
+    posix_reason: str = ""
     version: int = PLAN_VERSION
 
     @property
@@ -81,7 +82,8 @@ class Plan:
             )
         spaces = tuple(Space(**s) for s in data["spaces"])
         return cls(user=data["user"], isolation=data["isolation"], spaces=spaces,
-                   user_kinds=tuple(data.get("user_kinds", ())), posix=bool(data.get("posix", False)))
+                   user_kinds=tuple(data.get("user_kinds", ())), posix=bool(data.get("posix", False)),
+                   posix_reason=str(data.get("posix_reason", "")))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Plan | None:
@@ -133,6 +135,7 @@ def resolve(
     isolation: str,
     quota_enforced_by: str,
     posix: bool = False,
+    posix_reason: str = "",
 ) -> tuple[Plan, list[str]]:
     """Resolve the catalog for ``user``, a member of ``groups`` (name -> group properties).
 
@@ -175,7 +178,7 @@ def resolve(
             spaces.append(Space(name=remote.name, kind=remote.kind, mount=remote.mount, mode=mode.value,
                                 description=remote.description, settings=dict(remote.settings)))
     plan = Plan(user=user, isolation=isolation, spaces=tuple(spaces), user_kinds=catalog.user_kinds,
-                posix=posix)
+                posix=posix, posix_reason="" if posix else posix_reason)
     return plan, problems
 
 

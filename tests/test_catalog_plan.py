@@ -117,7 +117,8 @@ def test_plan_round_trips_and_holds_no_secret() -> None:
     plan, _ = resolve(catalog(**SHARED), "bob", {"climate": {}}, isolation="strong", quota_enforced_by="filesystem")
     again = Plan.from_json(plan.to_json())
     assert again == plan and again.home.quota_bytes == 20 * 2**30
-    assert set(json.loads(plan.to_json())) == {"user", "isolation", "spaces", "user_kinds", "posix", "version"}
+    assert set(json.loads(plan.to_json())) == {"user", "isolation", "spaces", "user_kinds", "posix",
+                                             "posix_reason", "version"}
     with pytest.raises(ValueError, match="different nbspaces versions"):
         Plan.from_json(plan.to_json().replace('"version":1', '"version":99'))
 

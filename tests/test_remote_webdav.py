@@ -366,33 +366,3 @@ for args in (["list"], ["umount", "b2drop"], ["list"], ["mount", "b2drop"], ["lo
     assert "unmounted" in runs[2]
     assert runs[3] == "0 b2drop: mounted "
     assert runs[4] == "1  nbspaces: There is no space named 'nosuch'"
-
-
-def rclone_mounts() -> list[str]:
-    return [line for line in Path("/proc/mounts").read_text().splitlines() if "fuse.rclone" in line]
-
-
-def test_posix_folder_works_for_any_program_and_goes_with_the_server(
-        site: tuple[Hub, DavServer, DavServer]) -> None:
-    hub, dav, _ = site
-    connect(hub, dav)
-    assert spaces(hub)["b2drop"]["posix"] is True
-    out = run_code(hub, "ada", """
-import os
-with open("b2drop/posix.csv", "w") as f:   # plain open(), as any library would
-    f.write("x,y\\n5,6\\n")
-print(sorted(os.listdir("b2drop")))
-""")
-    assert "posix.csv" in out
-    for _ in range(50):  # rclone uploads when the file is closed
-        if (dav.root / "posix.csv").exists():
-            break
-        import time
-
-        time.sleep(0.2)
-    assert (dav.root / "posix.csv").read_text() == "x,y\n5,6\n"
-    assert not (dav.root / ".ipynb_checkpoints").exists()  # jupyter's local checkpoints stay out
-    assert any("/homes/ada/b2drop" in m for m in rclone_mounts())
-    hub.stop_server("ada")
-    assert not any("/homes/ada/" in m for m in rclone_mounts())  # unmounted with the server
-    hub.spawn("ada")

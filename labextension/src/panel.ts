@@ -165,8 +165,14 @@ export class DataPanel extends Widget {
     if (space.read_only) {
       const badge = document.createElement('span');
       badge.className = 'nbs-Badge nbs-Badge-readonly';
-      badge.title = trans.__('You can read these files but not change them');
-      badge.append(lockIcon.element({ tag: 'span', className: 'nbs-Badge-icon' }), trans.__('read-only'));
+      if (this._model.isolation === 'basic') {
+        // Basic isolation: only the file browser refuses writes; code in a kernel or terminal can write.
+        badge.title = trans.__('The file browser will not change these files, but code in a notebook or terminal can');
+        badge.append(trans.__('read-only in the file browser only; code can write here'));
+      } else {
+        badge.title = trans.__('You can read these files but not change them');
+        badge.append(lockIcon.element({ tag: 'span', className: 'nbs-Badge-icon' }), trans.__('read-only'));
+      }
       head.appendChild(badge);
     }
     const light = document.createElement('span');

@@ -9,6 +9,8 @@ from ..keys import SERVICE_ENV
 from ..plan import PLAN_ENV, Plan, resolve
 from .config import NBSpaces
 
+ADMINS_OFF = "your admins have not turned on folder mounts"
+
 
 class SpacesMixin:
     """Mixed into a JupyterHub Spawner. Subclasses set how homes and quotas are enforced."""
@@ -16,8 +18,9 @@ class SpacesMixin:
     # Set by subclasses (as attributes or properties).
     isolation: str
     quota_enforced_by: str
-    # Where the server may mount remote spaces with FUSE (if the admins allow it).
+    # Where the server may mount remote spaces with FUSE (if the admins allow it), and why not.
     posix_allowed: bool = True
+    posix_off_reason: str = ADMINS_OFF
     catalog_need: str | None = None
     check_sources: bool = False
 
@@ -41,6 +44,7 @@ class SpacesMixin:
             isolation=self.isolation,
             quota_enforced_by=self.quota_enforced_by,
             posix=self.nbspaces.posix_mounts and self.posix_allowed,
+            posix_reason=self.posix_off_reason if self.nbspaces.posix_mounts else ADMINS_OFF,
         )
         for problem in problems:
             self.log.warning("nbspaces: ignoring %s", problem)  # type: ignore[attr-defined]

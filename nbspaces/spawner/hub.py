@@ -34,24 +34,35 @@ LAST_ACTIVITY_INTERVAL = 300
 
 _ISOLATION_NOTES = {
     "basic": (
-        "nbspaces isolation: basic. Every server runs as the hub's unix account; the home quota "
+        "Every server runs as the hub's unix account; the home quota "
         "and read-only shared folders are enforced by the server's contents manager only. It does "
         "not protect against code in a user's kernel or terminal, which can read other homes, "
         "write past the quota and write into read-only folders. Use isolation 'strong' (root) or "
         "Kubernetes for untrusted users."
     ),
     "strong": (
-        "nbspaces isolation: strong. Every server runs as its own unix account in its own mount "
+        "Every server runs as its own unix account in its own mount "
         "namespace, with an ext4 home image (hard quota), kernel read-only bind mounts and a private "
         "/tmp. It does not limit CPU, memory or network, and users share the host's kernel, "
         "processes list and installed software."
     ),
     "kubernetes": (
-        "nbspaces isolation: kubernetes. Every server is a pod with its home PVC and shared folder "
+        "Every server is a pod with its home PVC and shared folder "
         "volumes (readOnly on the mount where the user may not write). The home quota is as hard as "
         "the storage class makes it."
     ),
 }
+
+
+def isolation_note(isolation: str, auto_reason: str | None = None) -> str:
+    """The hub's log line about the active isolation; ``auto_reason`` when 'auto' chose it."""
+    how = ""
+    if auto_reason is not None:
+        how = f", chosen by 'auto' ({auto_reason or 'the hub runs as root with loop devices and mount namespaces'})"
+    note = f"nbspaces isolation: {isolation}{how}. {_ISOLATION_NOTES[isolation]}"
+    if isolation == "basic" and os.geteuid() == 0:
+        note += " The hub runs as root, so every server, and the code users run in it, runs as root."
+    return note
 
 
 def _spawner_class(c: Config) -> type:
@@ -94,9 +105,7 @@ def configure_hub(c: Config) -> None:
     settings = NBSpaces(config=c)
     spawner = _spawner_class(c)
     kube = "Kube" in spawner.__name__
-    isolation = "kubernetes" if kube else c.get(spawner.__name__, {}).get("isolation", "basic")
-    if isolation == "strong" and os.geteuid() != 0:
-        raise SystemExit("nbspaces: isolation 'strong' needs the hub to run as root; use 'basic' otherwise")
+    isolation, auto_reason = _isolation(c, spawner, kube)
     try:
         catalog = settings.catalog(need="volume" if kube else "source", check_sources=not kube)
     except CatalogError as e:
@@ -144,7 +153,26 @@ def configure_hub(c: Config) -> None:
     _add_service(c, settings, roles, services)
     c.JupyterHub.load_roles = roles
     c.JupyterHub.services = services
-    _log_when_ready(_ISOLATION_NOTES[isolation])
+    _log_when_ready(isolation_note(isolation, auto_reason))
+
+
+def _isolation(c: Config, spawner: type, kube: bool) -> tuple[str, str | None]:
+    """The isolation level the servers get, and why 'auto' chose it (None: not chosen by 'auto')."""
+    if kube:
+        return "kubernetes", None
+    configured = next((c[k.__name__]["isolation"] for k in spawner.__mro__
+                       if "isolation" in c.get(k.__name__, {})), None)
+    if configured == "strong" and os.geteuid() != 0:
+        raise SystemExit("nbspaces: isolation 'strong' needs the hub to run as root; use 'basic' otherwise")
+    from .local import LocalSpaceSpawner
+
+    if not issubclass(spawner, LocalSpaceSpawner):
+        return configured or "basic", None
+    local = spawner(config=c)  # reading the trait resolves 'auto' as every spawn will
+    isolation = local.isolation
+    if configured not in (None, "auto"):
+        return isolation, None
+    return isolation, local.strong_unavailable() or ""
 
 
 SERVICE_NAME = "nbspaces"

@@ -1,13 +1,14 @@
 """The local spawner: nbspaces on one machine, the embedded default.
 
-Two isolation levels:
+Two isolation levels, and ``auto`` (the default), which picks ``strong`` where this machine
+can run it (see ``strong_unavailable``) and ``basic`` otherwise:
 
-``basic`` (default; no root needed): every server runs as the hub's own unix account, homes
+``basic`` (no root needed): every server runs as the hub's own unix account, homes
 are folders under ``data_dir/homes``, shared folders appear in the home as links, the home
 quota and read-only folders are enforced by the server's contents manager. Code running in a
 user's kernel is not held back by either.
 
-``strong`` (the hub runs as root and the admin turned it on): every server runs as its own
+``strong`` (the hub runs as root): every server runs as its own
 unix account in its own mount namespace. The home is a sparse ext4 image loop-mounted over
 the home folder, so the kernel enforces the quota; shared folders are bind-mounted into the
 home, read-only unless the user may write, so the kernel refuses writes (EROFS) whatever
@@ -17,6 +18,7 @@ code the user runs; ``/tmp`` is private to the server.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import os
@@ -27,6 +29,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import zlib
 from pathlib import Path
 from subprocess import Popen
@@ -63,11 +66,13 @@ class LocalSpaceSpawner(SpacesMixin, LocalProcessSpawner):
     check_sources = False
 
     isolation = Enum(
-        ["basic", "strong"],
-        default_value="basic",
+        ["auto", "basic", "strong"],
+        # No static default: its @default and a configured "auto" both go through the validator.
         help="""'basic': one unix account, quota and read-only enforced by the server.
         'strong': root only; one unix account per user, a hard quota and read-only mounts
-        enforced by the kernel. See the module documentation.""",
+        enforced by the kernel. 'auto' (the default): 'strong' where the hub runs as root and
+        this machine can run it (loop devices, mount namespaces, a server environment other
+        accounts can run), else 'basic'. Reading the trait gives the level chosen.""",
     ).tag(config=True)
 
     data_dir = Unicode(
@@ -104,11 +109,29 @@ class LocalSpaceSpawner(SpacesMixin, LocalProcessSpawner):
     def _default_cmd(self) -> list[str]:
         return [sys.executable, "-m", "jupyterhub.singleuser"]
 
+    @default("isolation")
+    def _default_isolation(self) -> str:
+        return self._check_isolation({"value": "auto"})
+
     @validate("isolation")
     def _check_isolation(self, proposal: dict) -> str:
+        if proposal["value"] == "auto":
+            return "basic" if self.strong_unavailable() else "strong"
         if proposal["value"] == "strong" and os.geteuid() != 0:
             raise ValueError("isolation 'strong' needs the hub to run as root; use 'basic' otherwise")
         return proposal["value"]
+
+    def strong_unavailable(self) -> str | None:
+        """Why strong isolation cannot run on this machine with these settings, or None."""
+        return strong_unavailable(self.data_dir, tuple(self.cmd), self.uid_base, bool(self.private_tmp_size))
+
+    @property
+    def posix_allowed(self) -> bool:  # type: ignore[override]
+        # Servers sharing one unix account can read each other's process environments and
+        # files, so a FUSE mount's credentials (rclone's) would be every user's to read.
+        return self.isolation != "basic"
+
+    posix_off_reason = "servers share one unix account here"
 
     @property
     def quota_enforced_by(self) -> str:
@@ -304,6 +327,46 @@ class LocalSpaceSpawner(SpacesMixin, LocalProcessSpawner):
             ],
         }
         return json.dumps(launch)
+
+STRONG_TOOLS = ("unshare", "setpriv", "losetup", "mount", "mkfs.ext4", "e2fsck", "resize2fs")
+
+
+@functools.cache
+def strong_unavailable(data_dir: str, cmd: tuple[str, ...], uid: int, private_tmp: bool) -> str | None:
+    """Why strong isolation cannot run here, or None: what isolation 'auto' decides by.
+
+    It needs root, the tools, a loop device that attaches, a mount namespace, and a server
+    program that an unprivileged account can run: the last two are tried for real, once per
+    hub (``cmd --version`` as ``uid`` in a new mount namespace, a second or two).
+    """
+    if os.geteuid() != 0:
+        return "the hub does not run as root"
+    missing = [tool for tool in STRONG_TOOLS if not shutil.which(tool)]
+    if missing:
+        return f"{', '.join(missing)} not found (Debian packages util-linux, mount, e2fsprogs)"
+    if private_tmp:
+        for what, path in (("data_dir", data_dir), ("cmd", cmd[0])):
+            real = os.path.realpath(shutil.which(path) or path)
+            if real == "/tmp" or real.startswith("/tmp/"):
+                return f"{what} ({path}) is under /tmp, which strong isolation replaces with a private /tmp"
+    with tempfile.NamedTemporaryFile(prefix="nbspaces-loop-probe-") as probe:
+        probe.truncate(1 << 20)
+        attach = subprocess.run(["losetup", "--find", "--show", "--read-only", probe.name],
+                                capture_output=True, text=True, check=False)
+        if attach.returncode != 0:
+            return f"no loop device can be attached ({attach.stderr.strip() or attach.returncode})"
+        subprocess.run(["losetup", "-d", attach.stdout.strip()], capture_output=True, check=False)
+    run = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "--", "setpriv", f"--reuid={uid}", f"--regid={uid}",
+         "--clear-groups", *cmd, "--version"],
+        capture_output=True, text=True, check=False, cwd="/", timeout=120,
+        env={**os.environ, "HOME": "/"},
+    )
+    if run.returncode != 0:
+        last = (run.stderr.strip().splitlines() or [f"exit status {run.returncode}"])[-1]
+        return f"an unprivileged account cannot run the server in a mount namespace: {last}"
+    return None
+
 
 def shared_gid(base: int, folder: str) -> int:
     """The group of a shared folder's writers: stable for a name, the same for every user."""
