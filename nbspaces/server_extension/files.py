@@ -98,15 +98,26 @@ class SpacesFilesHandler(AuthenticatedFileHandler):
     @authorized
     async def head(self, path: str) -> None:  # type: ignore[override]
         if not await self._remote(path, include_body=False):
+            self._check_local(path)
             await super().head(path)
 
     @web.authenticated
     @authorized
     async def get(self, path: str, include_body: bool = True) -> None:  # type: ignore[override]
         if not await self._remote(path, include_body=include_body):
+            self._check_local(path)
             await super().get(path, include_body=include_body)
 
+    def _check_local(self, path: str) -> None:
+        """jupyter_server's handler checks paths with abspath, which follows links: a local path goes
+        through the contents manager's one path check first (links out, names too long)."""
+        cm: Any = self.contents_manager
+        if getattr(cm, "plan", None) is not None:
+            cm._get_os_path(path.strip("/"))
+
     async def _remote(self, path: str, include_body: bool) -> bool:
+        if "\0" in path:
+            raise web.HTTPError(400, "A path cannot contain a NUL character")
         cm: Any = self.contents_manager
         where = cm.locate_remote(path) if hasattr(cm, "locate_remote") else None
         if where is None:
