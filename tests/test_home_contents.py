@@ -178,8 +178,10 @@ async def test_spools_of_a_stopped_server_go_when_the_server_starts(site: Site) 
     await cm.save({**b64(b"u" * (3 * MiB)), "chunk": 1}, "up.bin")
     spools = [p for p in site.home.iterdir() if p.name.startswith(".nbspaces-upload-")]
     assert len(spools) == 1
+    (site.home / "sub").mkdir()
+    (site.home / "sub" / ".nbspaces-write-0123456789ab").write_bytes(b"w" * MiB)  # killed while saving
     cm = site.manager()  # the server restarted
-    assert not spools[0].exists()
+    assert not spools[0].exists() and list((site.home / "sub").iterdir()) == []
     assert await status(cm.save(b64(b"b" * (9 * MiB // 2)), "b.bin")) == 200
 
 
@@ -315,6 +317,36 @@ async def test_a_refused_move_to_or_from_a_remote_space_changes_nothing(tmp_path
         assert (site.home / "mine.txt").exists() and not (dav.root / "mine.txt").exists()
         assert await status(cm.rename("datasets/stations.csv", "dav/stations.csv")) == 403
         assert not (dav.root / "stations.csv").exists()
+    finally:
+        dav.stop()
+
+
+async def test_moves_from_a_remote_space_into_the_home_count_against_the_quota(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    dav = wsgidav(tmp_path)
+    try:
+        site = make_site(tmp_path, monkeypatch)
+        space = Space("dav", "webdav", "dav", mode="rw", settings={"url": dav.url})
+        monkeypatch.setenv(PLAN_ENV, Plan(user="ada", isolation="basic",
+                                          spaces=(*site.plan.spaces, space)).to_json())
+        cm = site.manager()
+        assert cm.registry is not None
+        monkeypatch.setattr(cm.registry, "_key", Fernet.generate_key)
+        await cm.registry.set_credentials("dav", {"username": dav.user, "password": dav.password})
+        await cm.save(b64(b"a" * (3 * MiB)), "a.bin")
+        (dav.root / "d").mkdir()
+        (dav.root / "d" / "one.bin").write_bytes(b"1" * MiB)
+        (dav.root / "d" / "two.bin").write_bytes(b"2" * (3 * MiB // 2))
+        assert await status(cm.rename("dav/d", "d")) == 507  # 2.5 MiB, 2 MiB left: nothing moves
+        assert not (site.home / "d").exists() and len(list((dav.root / "d").iterdir())) == 2
+        used, limit = await cm.home_usage() or (0, 0)  # a.bin and the stored credentials
+        (dav.root / "e").mkdir()
+        (dav.root / "e" / "one.bin").write_bytes(b"1" * MiB)
+        (dav.root / "e" / "three.bin").write_bytes(b"3" * (limit - used - MiB))
+        await cm.rename("dav/e", "e")  # exactly the room left
+        assert sorted(p.name for p in (site.home / "e").iterdir()) == ["one.bin", "three.bin"]
+        assert not (dav.root / "e").exists()
+        assert await status(cm.create_checkpoint("a.bin")) == 507
     finally:
         dav.stop()
 

@@ -50,13 +50,12 @@ from ..drivers import Entry
 from ..keys import fetch_key
 from ..plan import Plan, Space
 from ..sizes import format_size
-from .quota import SPOOL_PREFIX, Hold, Ledger, QuotaExceeded, tree_bytes
+from .quota import SPOOL_PREFIX, WRITE_PREFIX, Hold, Ledger, QuotaExceeded, tree_bytes
 from .registry import Mount, Registry
 from .remote import UPLOAD_IDLE, RemoteContents, b64_length, content_of, decode
 
 QUOTA_STATUS = 507  # Insufficient Storage
 NAME_MAX = 255  # bytes in one file name, on every filesystem a home lives on
-WRITE_PREFIX = ".nbspaces-write-"  # a save, copy or checkpoint being written
 
 
 def _remove(path: str) -> None:
@@ -142,8 +141,7 @@ class SpacesContentsManager(AsyncLargeFileManager):
         self._uploads: dict[str, Upload] = {}
         self._listings: dict[str, set[asyncio.Future[None]]] = {}  # folder -> listings under way
         if self.plan is not None:
-            # Uploads of a server that stopped can never finish: their spools go.
-            self.ledger.clean_spools(keep=lambda name: False)
+            self.ledger.clean_leftovers()  # uploads and writes of a server that stopped never finish
 
     @default("files_handler_class")
     def _files_handler_default(self) -> type:

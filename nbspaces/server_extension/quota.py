@@ -17,11 +17,13 @@ import asyncio
 import contextlib
 import itertools
 import os
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterable
 
 SPOOL_PREFIX = ".nbspaces-upload-"  # chunked uploads in progress (see contents.py)
+WRITE_PREFIX = ".nbspaces-write-"  # a save, copy or checkpoint being written
 
 
 class QuotaExceeded(Exception):
@@ -185,8 +187,9 @@ class Ledger:
         """Something in the home changed (a delete, a move out): walk again before the next check."""
         self._now = next(self._generation)
 
-    def clean_spools(self, keep: Callable[[str], bool]) -> None:
-        """Remove chunked uploads' spool files left in the home (a server that stopped), in a walk."""
+    def clean_leftovers(self) -> None:
+        """Remove the files of writes under way when a server stopped (chunked uploads' spools,
+        saves, copies), in one walk of the home: the server that wrote them is gone."""
         stack = [self.root]
         while stack:
             top = stack.pop()
@@ -194,9 +197,12 @@ class Ledger:
                 for entry in entries:
                     if entry.path in self.others:
                         continue
-                    if entry.name.startswith(SPOOL_PREFIX) and not keep(entry.name):
-                        with contextlib.suppress(OSError):
+                    with contextlib.suppress(OSError):
+                        is_dir = entry.is_dir(follow_symlinks=False)
+                        if entry.name.startswith((SPOOL_PREFIX, WRITE_PREFIX)) and is_dir:
+                            shutil.rmtree(entry.path)
+                        elif entry.name.startswith((SPOOL_PREFIX, WRITE_PREFIX)):
                             os.remove(entry.path)
-                    elif entry.is_dir(follow_symlinks=False) and not os.path.ismount(entry.path):
-                        stack.append(entry.path)
+                        elif is_dir and not os.path.ismount(entry.path):
+                            stack.append(entry.path)
         self.changed()
