@@ -4,6 +4,7 @@ in their home: real terminals (REST + websocket) and kernelspec listings of spaw
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import time
 from collections.abc import Iterator
@@ -12,26 +13,30 @@ from pathlib import Path
 import pytest
 import websocket
 
-from tests.realhub import Hub, start_hub
+from tests.realhub import Hub, start_hub, world_dir
 
 
-@pytest.fixture(scope="module")
-def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
-    base = tmp_path_factory.mktemp("terminal-hub")
-    datasets = base / "datasets"
-    datasets.mkdir()
-    hub = start_hub(base / "hub", f"""
-        c.LocalSpaceSpawner.isolation = "basic"
-        c.NBSpaces.shared = {{"datasets": {{"source": "{datasets}", "groups": {{"*": "ro"}}}}}}
-        c.NBSpaces.cull_timeout = 0
-    """)
-    hub.ensure_user("tess")
-    try:
-        yield hub
-    finally:
-        hub.api("DELETE", "/users/tess/server")
-        hub.wait_stopped("tess")
-        hub.stop()
+@pytest.fixture(scope="module", params=["basic", "strong"])
+def hub(request: pytest.FixtureRequest) -> Iterator[Hub]:
+    isolation = request.param
+    if isolation == "strong" and os.geteuid() != 0:
+        pytest.skip("strong isolation needs root")
+    for base in world_dir(f"nbspaces-terminal-{isolation}"):
+        datasets = base / "datasets"
+        datasets.mkdir()
+        hub = start_hub(base / "hub", f"""
+            c.LocalSpaceSpawner.isolation = "{isolation}"
+            c.NBSpaces.shared = {{"datasets": {{"source": "{datasets}", "groups": {{"*": "ro"}}}}}}
+            c.NBSpaces.cull_timeout = 0
+        """)
+        os.chmod(base / "hub", 0o711)
+        hub.ensure_user("tess")
+        try:
+            yield hub
+        finally:
+            hub.api("DELETE", "/users/tess/server")
+            hub.wait_stopped("tess")
+            hub.stop()
 
 
 def in_terminal(hub: Hub, user: str, command: str, timeout: float = 120) -> str:
@@ -70,9 +75,9 @@ def test_terminal_runs_the_servers_environment(hub: Hub) -> None:
 
 def test_a_kernel_registered_in_the_home_is_in_the_launcher(hub: Hub) -> None:
     hub.spawn("tess")
-    shown = in_terminal(hub, "tess", "python3 -m ipykernel install --user --name mine --display-name 'Mine' 2>&1")
-    assert "Installed kernelspec mine" in shown, shown
-    assert (hub.data_dir / "homes" / "tess" / ".local/share/jupyter/kernels/mine/kernel.json").exists()
+    shown = in_terminal(hub, "tess", "python3 -m ipykernel install --user --name mine --display-name 'Mine' 2>&1"
+                                     " && ls ~/.local/share/jupyter/kernels/mine")
+    assert "Installed kernelspec mine" in shown and "kernel.json" in shown, shown
     hub.stop_server("tess")
     hub.spawn("tess")
     specs = hub.server("tess", "GET", "api/kernelspecs").json()["kernelspecs"]

@@ -1,8 +1,9 @@
 """Strong isolation: mount a user's spaces in their own mount namespace, then become them.
 
-Run by the local spawner as root, under ``unshare --mount --propagation private``::
+Run by the local spawner as root, under ``unshare --mount --propagation private``, as a
+file (it imports only the standard library)::
 
-    python -m nbspaces.spawner.launch -- jupyterhub-singleuser ...
+    python -I .../nbspaces/spawner/launch.py -- jupyterhub-singleuser ...
 
 It reads its instructions (no secrets: paths, uid, gid) from ``NBSPACES_LAUNCH``, mounts
 the home image over the home folder, bind-mounts each shared folder into the home

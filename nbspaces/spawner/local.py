@@ -44,8 +44,10 @@ from .base import SpacesMixin
 
 LAUNCH_ENV = "NBSPACES_LAUNCH"
 # The launcher mounts the home and shared folders in a new mount namespace, then drops root.
+# It runs as a file, isolated (-I): `-m nbspaces.spawner.launch` would import the hub side of
+# nbspaces (jupyterhub, traitlets), half a second of CPU at every spawn for a stdlib-only script.
 _LAUNCHER = ["unshare", "--mount", "--propagation", "private", "--",
-             sys.executable, "-m", "nbspaces.spawner.launch", "--"]
+             sys.executable, "-I", str(Path(__file__).with_name("launch.py")), "--"]
 _SAFE_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
 
