@@ -3,17 +3,22 @@ in their home: real terminals (REST + websocket) and kernelspec listings of spaw
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import os
 import secrets
+import subprocess
 import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import websocket
 
-from tests.realhub import Hub, start_hub, world_dir
+from tests.realhub import ROOT, Hub, start_hub, world_dir
+from tests.test_hub_strong import _source_hash
 
 
 @pytest.fixture(scope="module", params=["basic", "strong"])
@@ -27,6 +32,41 @@ def hub(request: pytest.FixtureRequest) -> Iterator[Hub]:
         hub = start_hub(base / "hub", f"""
             c.LocalSpaceSpawner.isolation = "{isolation}"
             c.NBSpaces.shared = {{"datasets": {{"source": "{datasets}", "groups": {{"*": "ro"}}}}}}
+            c.NBSpaces.cull_timeout = 0
+        """)
+        os.chmod(base / "hub", 0o711)
+        hub.ensure_user("tess")
+        try:
+            yield hub
+        finally:
+            hub.api("DELETE", "/users/tess/server")
+            hub.wait_stopped("tess")
+            hub.stop()
+
+
+@pytest.fixture(scope="module")
+def site_env_hub() -> Iterator[Hub]:
+    """A hub whose servers run from a user environment made with --system-site-packages, as
+    docs/isolation.md tells sites to make it (the one that lets `pip install --user` work)."""
+    env = Path(f"/var/tmp/nbspaces-siteenv-{_source_hash()}")
+    if not (env / ".ready").exists():
+        import jupyterhub
+
+        subprocess.run(["rm", "-rf", str(env), f"{env}.wheels"], check=True)
+        python = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else "python3"
+        subprocess.run([python, "-m", "venv", "--system-site-packages", str(env)], check=True)
+        subprocess.run([str(env / "bin/pip"), "wheel", "-q", "--no-deps", "-w", f"{env}.wheels", str(ROOT)],
+                       check=True)
+        wheel = next(Path(f"{env}.wheels").glob("nbspaces-*.whl"))
+        subprocess.run([str(env / "bin/pip"), "install", "-q", str(wheel), f"jupyterhub=={jupyterhub.__version__}"],
+                       check=True)
+        subprocess.run(["rm", "-rf", f"{env}.wheels"], check=True)
+        (env / ".ready").touch()
+    isolation = "strong" if os.geteuid() == 0 else "basic"
+    for base in world_dir("nbspaces-siteenv"):
+        hub = start_hub(base / "hub", f"""
+            c.LocalSpaceSpawner.isolation = "{isolation}"
+            c.LocalSpaceSpawner.cmd = ["{env}/bin/jupyterhub-singleuser"]
             c.NBSpaces.cull_timeout = 0
         """)
         os.chmod(base / "hub", 0o711)
@@ -63,6 +103,20 @@ def in_terminal(hub: Hub, user: str, command: str, timeout: float = 120) -> str:
     return shown
 
 
+def tiny_wheel() -> bytes:
+    """A wheel of one module, made here: pip installs it with no index and no build."""
+    out = io.BytesIO()
+    dist = "nbs_tiny-0.1.dist-info"
+    files = {"nbs_tiny.py": "WHERE = __file__\n",
+             f"{dist}/METADATA": "Metadata-Version: 2.1\nName: nbs-tiny\nVersion: 0.1\n",
+             f"{dist}/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
+    record = "".join(f"{name},,\n" for name in files) + f"{dist}/RECORD,,\n"
+    with zipfile.ZipFile(out, "w") as z:
+        for name, text in {**files, f"{dist}/RECORD": record}.items():
+            z.writestr(name, text)
+    return out.getvalue()
+
+
 def test_terminal_runs_the_servers_environment(hub: Hub) -> None:
     hub.spawn("tess")
     env_bin = str(Path(hub.server_env("tess")["PATH"].split(":")[0]))
@@ -71,6 +125,22 @@ def test_terminal_runs_the_servers_environment(hub: Hub) -> None:
     assert "datasets" in shown  # nbspaces list answered
     for tool in ("python3", "pip", "jupyter"):
         assert f"{env_bin}/{tool}" in shown
+
+
+def test_pip_install_user_goes_to_the_home_and_stays(site_env_hub: Hub) -> None:
+    """In a server environment made as docs/isolation.md says (venv --system-site-packages)."""
+    hub = site_env_hub
+    hub.spawn("tess")
+    wheel = base64.b64encode(tiny_wheel()).decode()
+    r = hub.contents("tess", "PUT", "nbs_tiny-0.1-py3-none-any.whl",
+                     json={"type": "file", "format": "base64", "content": wheel})
+    assert r.status_code == 201, r.text
+    shown = in_terminal(hub, "tess", "pip install -q --user --no-index ./nbs_tiny-0.1-py3-none-any.whl 2>&1")
+    assert "externally" not in shown and "Can not perform" not in shown, shown
+    hub.stop_server("tess")
+    hub.spawn("tess")
+    shown = in_terminal(hub, "tess", "python3 -c 'import nbs_tiny; print(nbs_tiny.WHERE)'")
+    assert f"{hub.data_dir}/homes/tess/.local/lib/python3" in shown, shown
 
 
 def test_a_kernel_registered_in_the_home_is_in_the_launcher(hub: Hub) -> None:
