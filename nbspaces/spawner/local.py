@@ -358,12 +358,15 @@ def strong_unavailable(data_dir: str, cmd: tuple[str, ...], uid: int, private_tm
         if attach.returncode != 0:
             return f"no loop device can be attached ({attach.stderr.strip() or attach.returncode})"
         subprocess.run(["losetup", "-d", attach.stdout.strip()], capture_output=True, check=False)
-    run = subprocess.run(
-        ["unshare", "--mount", "--propagation", "private", "--", "setpriv", f"--reuid={uid}", f"--regid={uid}",
-         "--clear-groups", *cmd, "--version"],
-        capture_output=True, text=True, check=False, cwd="/", timeout=120,
-        env={**os.environ, "HOME": "/"},
-    )
+    try:
+        run = subprocess.run(
+            ["unshare", "--mount", "--propagation", "private", "--", "setpriv", f"--reuid={uid}",
+             f"--regid={uid}", "--clear-groups", *cmd, "--version"],
+            capture_output=True, text=True, check=False, cwd="/", timeout=120,
+            env={**os.environ, "HOME": "/"},
+        )
+    except subprocess.TimeoutExpired:
+        return "the server program did not answer --version in 120 s as an unprivileged account"
     if run.returncode != 0:
         last = (run.stderr.strip().splitlines() or [f"exit status {run.returncode}"])[-1]
         return f"an unprivileged account cannot run the server in a mount namespace: {last}"
