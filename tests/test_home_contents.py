@@ -141,6 +141,17 @@ async def test_checkpoints_count_against_the_quota(site: Site) -> None:
     assert await status(cm.save(b64(b"x"), "x.bin")) == 507
 
 
+async def test_a_notebook_saved_with_no_room_for_its_first_checkpoint_is_saved(site: Site) -> None:
+    cm = site.manager()
+    await cm.save(b64(b"a" * (2 * MiB)), "a.bin")
+    nb = {"cells": [{"cell_type": "markdown", "id": "c1", "metadata": {}, "source": "x" * (2 * MiB)}],
+          "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    model = await cm.save({"type": "notebook", "content": nb}, "n.ipynb")  # 4 MiB used: no room for 2 more
+    assert model["name"] == "n.ipynb" and (site.home / "n.ipynb").stat().st_size > 2 * MiB
+    assert await cm.list_checkpoints("n.ipynb") == []
+    assert await status(cm.create_checkpoint("n.ipynb")) == 507  # asked for: the user is told
+
+
 async def test_copies_count_against_the_quota(site: Site) -> None:
     cm = site.manager()
     await cm.save(b64(b"a" * (3 * MiB)), "a.bin")

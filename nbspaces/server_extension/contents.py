@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import errno
 import mimetypes
 import os
@@ -55,6 +56,7 @@ from .registry import Mount, Registry
 from .remote import UPLOAD_IDLE, RemoteContents, b64_length, content_of, decode
 
 QUOTA_STATUS = 507  # Insufficient Storage
+_SAVING: contextvars.ContextVar[str | None] = contextvars.ContextVar("nbspaces_saving", default=None)
 NAME_MAX = 255  # bytes in one file name, on every filesystem a home lives on
 
 
@@ -327,9 +329,26 @@ class SpacesContentsManager(AsyncLargeFileManager):
         try:
             if model.get("chunk") is not None:
                 return await self._save_chunk(model, path, int(model["chunk"]))
-            return await super().save(model, path)
+            token = _SAVING.set(path)
+            try:
+                return await super().save(model, path)
+            finally:
+                _SAVING.reset(token)
         except OSError as e:
             raise (self.os_error(path, e) or e) from e
+
+    async def create_checkpoint(self, path: str) -> dict[str, Any]:
+        """jupyter_server's save makes a notebook's first checkpoint after writing it: a home too full
+        for that checkpoint must not turn the save, which is done, into an error."""
+        if _SAVING.get() != path.strip("/"):
+            return await super().create_checkpoint(path)  # type: ignore[no-any-return]
+        try:
+            return await super().create_checkpoint(path)  # type: ignore[no-any-return]
+        except HTTPError as e:
+            if e.status_code != QUOTA_STATUS:
+                raise
+            self.log.warning("nbspaces: no first checkpoint of %s: %s", path, e.log_message)
+            return {}
 
     async def _save_chunk(self, model: dict[str, Any], path: str, chunk: int) -> dict[str, Any]:
         """A chunked upload goes to a hidden spool file of this server, renamed over the target at the
