@@ -6,14 +6,22 @@ relative to the space's root, '/'-separated, already checked (see :func:`clean_p
 
 from __future__ import annotations
 
+import ipaddress
 import posixpath
+import socket
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, ClassVar, Literal
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.util.retry import Retry
 
 
 class Problem(StrEnum):
@@ -66,11 +74,137 @@ def clean_path(path: str) -> str:
 
 def unreachable(label: str, host: str, error: Exception) -> DriverError:
     """A service that did not answer, in the user's terms (for drivers on requests)."""
-    import requests
-
     reason = ("timed out" if isinstance(error, requests.Timeout) else
               "connection refused" if isinstance(error, requests.ConnectionError) else type(error).__name__)
     return DriverError(Problem.UNAVAILABLE, f"{label} cannot be reached at {host} ({reason}); try again later")
+
+
+Net = ipaddress.IPv4Network | ipaddress.IPv6Network
+# Link-local addresses: cloud metadata services (169.254.169.254, fd00:ec2::254 is not link-local
+# but AWS's IPv6 one) answer there with the machine's credentials.
+LINK_LOCAL = ("169.254.0.0/16", "fe80::/10", "fd00:ec2::254/128")
+
+
+@dataclass(frozen=True)
+class AddressGuard:
+    """Which addresses requests to user-given URLs may reach.
+
+    The most specific network that holds an address decides (an allowed 10.1.2.0/24 inside a
+    denied 10.0.0.0/8 is reachable); an address in neither list is reachable unless ``allowed``
+    lists any network, in which case only those are.
+    """
+
+    allowed: tuple[Net, ...] = ()
+    denied: tuple[Net, ...] = tuple(ipaddress.ip_network(n) for n in LINK_LOCAL)
+
+    @classmethod
+    def parse(cls, allowed: Iterable[str], denied: Iterable[str]) -> AddressGuard:
+        """From text (``10.0.0.0/8``, ``::1``); raises ValueError naming a network that is not one."""
+        def nets(texts: Iterable[str]) -> tuple[Net, ...]:
+            out = []
+            for text in texts:
+                try:
+                    out.append(ipaddress.ip_network(text.strip(), strict=False))
+                except ValueError:
+                    raise ValueError(f"{text!r} is not a network (e.g. 10.0.0.0/8, fe80::/10, 127.0.0.1)") from None
+            return tuple(out)
+        return cls(nets(allowed), nets(denied))
+
+    def allows(self, address: str) -> bool:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        best: tuple[int, bool] | None = None
+        for allow, networks in ((True, self.allowed), (False, self.denied)):
+            for net in networks:
+                if ip.version == net.version and ip in net and (best is None or net.prefixlen > best[0]):
+                    best = (net.prefixlen, allow)
+        return best[1] if best is not None else not self.allowed
+
+    def check(self, host: str, address: str) -> None:
+        if not self.allows(address):
+            raise DriverError(Problem.INVALID, f"{host} is at {address}, which your admins do not let spaces you "
+                                               "add reach; use another address or ask your admins")
+
+
+@dataclass(frozen=True)
+class Network:
+    """How a driver reaches its service: timeouts (seconds), and for user-given addresses a guard."""
+
+    connect_timeout: float = 10.0
+    read_timeout: float = 30.0
+    guard: AddressGuard | None = None
+
+    @property
+    def timeout(self) -> tuple[float, float]:
+        return self.connect_timeout, self.read_timeout
+
+
+def _checked_connection(base: type[HTTPConnection], guard: AddressGuard) -> type[HTTPConnection]:
+    """A connection class that resolves the host, checks every address, and checks the address it
+    actually connected to (a name that resolves anew between the two, DNS rebinding, is caught)."""
+
+    class Checked(base):  # type: ignore[valid-type,misc]
+        def _new_conn(self) -> socket.socket:
+            try:
+                infos = socket.getaddrinfo(self._dns_host, self.port, type=socket.SOCK_STREAM)
+            except socket.gaierror:
+                infos = []  # the connection below says the name does not resolve
+            for info in infos:
+                guard.check(self.host, str(info[4][0]))
+            sock = super()._new_conn()
+            try:
+                guard.check(self.host, sock.getpeername()[0])
+            except DriverError:
+                sock.close()
+                raise
+            return sock
+
+    return Checked
+
+
+class _GuardedAdapter(HTTPAdapter):
+    def __init__(self, guard: AddressGuard, **kwargs: Any):
+        self._guard = guard
+        super().__init__(**kwargs)
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        pools = {}
+        for scheme, pool in (("http", HTTPConnectionPool), ("https", HTTPSConnectionPool)):
+            conn = _checked_connection(pool.ConnectionCls, self._guard)  # type: ignore[arg-type]
+            pools[scheme] = type(f"Checked{pool.__name__}", (pool,), {"ConnectionCls": conn})
+        self.poolmanager.pool_classes_by_scheme = pools
+
+
+class _SameOriginSession(requests.Session):
+    """Follows a redirect only to the same scheme, host and port: another would reach an address
+    the guard has not seen for this space, and take the user's credentials along."""
+
+    def get_redirect_target(self, resp: requests.Response) -> str | None:
+        target = super().get_redirect_target(resp)
+        if target is not None:
+            here, there = urlsplit(resp.url), urlsplit(urljoin(resp.url, target))
+            if (here.scheme, here.hostname, here.port) != (there.scheme, there.hostname, there.port):
+                resp.close()
+                raise DriverError(Problem.INVALID, f"{here.scheme}://{here.netloc} redirects to another server "
+                                                   f"({there.scheme}://{there.netloc}), which spaces you add do "
+                                                   "not follow; use that address instead")
+        return target
+
+
+def http_session(network: Network, retries: Retry | int = 0) -> requests.Session:
+    """A requests session for a driver: user-given addresses (a guard) are checked at each connection
+    and redirected only within the same server."""
+    if network.guard is None:
+        session = requests.Session()
+        adapter = HTTPAdapter(max_retries=retries)
+    else:
+        session = _SameOriginSession()
+        adapter = _GuardedAdapter(network.guard, max_retries=retries)
+    for scheme in ("http://", "https://"):
+        session.mount(scheme, adapter)
+    return session
 
 
 def window(pieces: Iterable[bytes], skip: int = 0, left: int | None = None) -> Iterator[bytes]:
@@ -125,9 +259,10 @@ class Driver(ABC):
     # What a user or admin may set for a space of this kind (not secrets): name -> Setting.
     setting_fields: ClassVar[dict[str, Setting]] = {}
 
-    def __init__(self, settings: dict[str, Any], credentials: dict[str, str] | None):
+    def __init__(self, settings: dict[str, Any], credentials: dict[str, str] | None, network: Network | None = None):
         self.settings = settings
         self.credentials = credentials or {}
+        self.network = network or Network()
 
     @abstractmethod
     def check(self) -> None:
@@ -262,3 +397,19 @@ def check_fields(cls: type[Driver], values: Any, credentials: bool = False) -> d
     if missing:
         raise DriverError(Problem.INVALID, f"Please give: {', '.join(missing)}")
     return checked
+
+
+def check_addresses(cls: type[Driver], settings: dict[str, Any], guard: AddressGuard) -> None:
+    """Every address the URL settings' hosts resolve to now, checked (blocking: DNS). A name that does
+    not resolve passes: each connection is checked again when it is made."""
+    for key, setting in cls.setting_fields.items():
+        if setting.type == "url" and isinstance(settings.get(key), str):
+            parts = urlsplit(settings[key])
+            if not parts.hostname:
+                continue
+            try:
+                infos = socket.getaddrinfo(parts.hostname, parts.port or 443, type=socket.SOCK_STREAM)
+            except (socket.gaierror, UnicodeError):
+                continue
+            for info in infos:
+                guard.check(parts.hostname, str(info[4][0]))

@@ -40,10 +40,22 @@ from typing import IO, Any
 from urllib.parse import quote, urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from .base import LABEL, VERIFY_TLS, Driver, DriverError, Entry, Problem, Setting, Usage, unreachable, window
+from .base import (
+    LABEL,
+    VERIFY_TLS,
+    Driver,
+    DriverError,
+    Entry,
+    Network,
+    Problem,
+    Setting,
+    Usage,
+    http_session,
+    unreachable,
+    window,
+)
 
 READ_PIECE = 256 * 1024
 SEND_PIECE = 1024 * 1024
@@ -134,8 +146,8 @@ class D4ScienceDriver(Driver):
     login_token = "d4science"
     setting_fields = {"url": Setting("StorageHub address (URL)", "url"), "label": LABEL, "verify_tls": VERIFY_TLS}
 
-    def __init__(self, settings: dict[str, Any], credentials: dict[str, str] | None):
-        super().__init__(settings, credentials)
+    def __init__(self, settings: dict[str, Any], credentials: dict[str, str] | None, network: Network | None = None):
+        super().__init__(settings, credentials, network)
         url = str(settings.get("url") or DEFAULT_URL).rstrip("/")
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -144,13 +156,11 @@ class D4ScienceDriver(Driver):
         self.host = f"{parts.scheme}://{parts.netloc}"
         self.label = str(settings.get("label") or "D4Science workspace")
         self.verify = bool(settings.get("verify_tls", True))
-        self.session = requests.Session()
-        self.session.headers["Accept"] = "application/json, text/plain, */*"
         # A kept-alive connection the server (or a proxy) closed fails on reuse: a GET tries once more.
         retry = Retry(total=1, connect=0, read=1, status=0, other=0, redirect=0,
                       allowed_methods=frozenset({"GET"}), raise_on_status=False)
-        for scheme in ("http://", "https://"):
-            self.session.mount(scheme, HTTPAdapter(max_retries=retry))
+        self.session = http_session(self.network, retry)
+        self.session.headers["Accept"] = "application/json, text/plain, */*"
 
     # -- plumbing ---------------------------------------------------------------------
 
@@ -163,7 +173,8 @@ class D4ScienceDriver(Driver):
         # The token is read at each call: a refreshed one is used as soon as it is stored.
         headers = {"Authorization": f"Bearer {token}", **kwargs.pop("headers", {})}
         try:
-            r = self.session.request(method, self.url + endpoint, headers=headers, timeout=(10, 300),
+            r = self.session.request(method, self.url + endpoint, headers=headers,
+                                     timeout=kwargs.pop("timeout", self.network.timeout),
                                      verify=self.verify, **kwargs)
         except requests.RequestException as e:
             raise unreachable(self.label, self.host, e) from None
@@ -340,6 +351,8 @@ class D4ScienceDriver(Driver):
             try:
                 temp_id = self._request(
                     "POST", f"/items/{quote(parent_id)}/create/FILE", path, action="upload", data=body,
+                    # StorageHub stores the whole file before it answers: minutes for big ones.
+                    timeout=(self.network.connect_timeout, max(300.0, self.network.read_timeout)),
                     headers={"Content-Type": f"multipart/form-data; boundary={boundary}"}).text.strip()
             except _SourceFailed as e:
                 raise e.error from None

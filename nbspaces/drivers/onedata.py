@@ -20,7 +20,7 @@ from typing import Any
 
 import requests
 
-from .base import LABEL, VERIFY_TLS, Driver, DriverError, Entry, Problem, Setting, Usage, window
+from .base import LABEL, VERIFY_TLS, Driver, DriverError, Entry, Network, Problem, Setting, Usage, window
 
 BLOCK = 8 * 1024 * 1024  # bytes per ranged read or write request
 READ_PIECE = 1024 * 1024  # bytes per piece of a streamed read
@@ -33,7 +33,7 @@ _ERRNO = {"enoent": Problem.NOT_FOUND, "eexist": Problem.EXISTS, "eacces": Probl
 ATTRIBUTES = ["name", "type", "size", "mtime"]
 
 
-def onezone_of(provider: str, verify: bool | str = True, timeout: float = 20) -> str:
+def onezone_of(provider: str, verify: bool | str = True, timeout: float | tuple[float, float] = 20) -> str:
     """The Onezone a Oneprovider belongs to, from its public configuration."""
     url = f"https://{provider}/api/v3/oneprovider/configuration"
     try:
@@ -58,8 +58,8 @@ class OnedataDriver(Driver):
     setting_fields = {"onezone": Setting("Onezone host"), "oneprovider": Setting("Oneprovider host"),
                       "label": LABEL, "verify_tls": VERIFY_TLS}
 
-    def __init__(self, settings: dict[str, Any], credentials: dict[str, str] | None):
-        super().__init__(settings, credentials)
+    def __init__(self, settings: dict[str, Any], credentials: dict[str, str] | None, network: Network | None = None):
+        super().__init__(settings, credentials, network)
         self.label = str(settings.get("label") or "DataHub")
         verify = settings.get("verify_tls", True)
         if not isinstance(verify, (bool, str)):
@@ -88,11 +88,11 @@ class OnedataDriver(Driver):
         with self._lock:
             if self._client is None or self._client_token != token:
                 if not self.onezone:
-                    self.onezone = onezone_of(self.provider, self.verify)
+                    self.onezone = onezone_of(self.provider, self.verify, self.network.timeout)
                 self._client = OnedataFileRESTClient(
                     self.onezone, token, preferred_providers=[self.provider] if self.provider else None,
                     verify_ssl=self.verify,  # type: ignore[arg-type]  # requests takes a CA bundle path too
-                    timeout=(10, 120))
+                    timeout=self.network.timeout)
                 self._client_token = token
             return self._client
 

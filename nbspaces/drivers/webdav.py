@@ -29,7 +29,20 @@ from urllib.parse import quote, unquote, urlsplit
 import requests
 from webdav3.client import Client, WebDavXmlUtils
 
-from .base import LABEL, VERIFY_TLS, Driver, DriverError, Entry, Problem, Setting, Usage, unreachable, window
+from .base import (
+    LABEL,
+    VERIFY_TLS,
+    Driver,
+    DriverError,
+    Entry,
+    Network,
+    Problem,
+    Setting,
+    Usage,
+    http_session,
+    unreachable,
+    window,
+)
 
 READ_PIECE = 1024 * 1024
 MIB = 1024 * 1024
@@ -115,8 +128,8 @@ class WebDAVDriver(Driver):
                       "chunk_mib": Setting("Upload chunk size (MiB)", "integer", minimum=CHUNK_MIB_MIN,
                                            maximum=CHUNK_MIB_MAX)}
 
-    def __init__(self, settings: dict[str, Any], credentials: dict[str, str] | None):
-        super().__init__(settings, credentials)
+    def __init__(self, settings: dict[str, Any], credentials: dict[str, str] | None, network: Network | None = None):
+        super().__init__(settings, credentials, network)
         url = str(settings.get("url", ""))
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -135,9 +148,10 @@ class WebDAVDriver(Driver):
         self.label = str(settings.get("label") or "The WebDAV server")
         self.host = f"{parts.scheme}://{parts.netloc}"
         self.root = parts.path.rstrip("/")
-        self.client = Client({"webdav_hostname": self.host, "webdav_root": self.root or "/", "webdav_timeout": 60})
+        self.client = Client({"webdav_hostname": self.host, "webdav_root": self.root or "/"})
         self.client.verify = bool(settings.get("verify_tls", True))
-        self.session: requests.Session = self.client.session
+        self.session: requests.Session = http_session(self.network)
+        self.client.session = self.session
         if self.credentials.get("username"):
             # Basic auth in UTF-8 (RFC 7617's charset, what Nextcloud and wsgidav decode): requests
             # encodes text as latin-1, which fails on '€', Cyrillic or an emoji.
@@ -154,10 +168,11 @@ class WebDAVDriver(Driver):
         return self._send(method, self._url(path, folder), path, ok=ok, **kwargs)
 
     def _send(self, method: str, url: str, path: str, *, ok: tuple[int, ...] = (),
-              timeout: tuple[float, float] = (10, 120), **kwargs: Any) -> requests.Response:
+              timeout: tuple[float, float] | None = None, **kwargs: Any) -> requests.Response:
         """One request to any URL on the server; ``path`` (in the space) names it in errors."""
         try:
-            r = self.session.request(method, url, timeout=timeout, verify=self.client.verify, **kwargs)
+            r = self.session.request(method, url, timeout=timeout or self.network.timeout, verify=self.client.verify,
+                                     **kwargs)
         except requests.RequestException as e:
             raise unreachable(self.label, self.host, e) from None
         if r.status_code < 400 or r.status_code in ok:
@@ -179,6 +194,8 @@ class WebDAVDriver(Driver):
             return DriverError(Problem.NOT_FOUND, f"the folder of {where} does not exist on {self.label}")
         if status == 507:
             return DriverError(Problem.NO_SPACE, f"{self.label} is full: its quota is reached")
+        if status in (502, 503, 504):
+            return DriverError(Problem.UNAVAILABLE, f"{self.label} is not answering ({status}); try again later")
         return DriverError(Problem.OTHER, f"{self.label} answered {status} to {method} on {where}")
 
     def _propfind(self, path: str, depth: int, folder: bool) -> list[dict[str, Any]]:
@@ -298,7 +315,8 @@ class WebDAVDriver(Driver):
             if size is not None and sent != size:
                 raise DriverError(Problem.OTHER, f"the upload of '{path}' ended after {sent} of its {size} bytes")
             # Assembling takes the server a while for big files: wait for it.
-            self._upload_step("MOVE", f"{upload}/.file", path, timeout=(10, max(120, sent / (5 * MIB))),
+            wait = max(120, sent / (5 * MIB), self.network.read_timeout)
+            self._upload_step("MOVE", f"{upload}/.file", path, timeout=(self.network.connect_timeout, wait),
                               headers={"Destination": target, "OC-Total-Length": str(sent)}).close()
         except BaseException:
             # Nextcloud would drop the chunks after 24 hours; do not leave them to count in the quota.

@@ -7,12 +7,13 @@ Status is one of ``mounting`` (while the server starts), ``mounted``, ``needs-cr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import re
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from .. import tokens
 from ..catalog import NAME_RE, RESERVED_NAMES
 from ..credentials import CredentialError, CredentialStore
 from ..drivers import Driver, DriverError, Problem, Usage, driver_class
-from ..drivers.base import check_fields
+from ..drivers.base import AddressGuard, Network, check_addresses, check_fields
 from ..keys import KeyUnavailable
 from ..plan import Plan, Space
 from ..session import CREDENTIALS, load_user_spaces, save_user_spaces
@@ -75,6 +76,10 @@ class Registry:
             self.mounts.setdefault(space.name, Mount(space))
         self._locks: dict[str, asyncio.Lock] = {}
         self._spaces_lock = asyncio.Lock()
+        self._checking: set[str] = set()  # spaces whose health check is under way
+        # Timeouts for every space; spaces the user added also reach only the addresses the guard allows.
+        self.network = Network()
+        self.user_network = Network(guard=AddressGuard())
         self.login_errors: dict[str, str] = {}  # why the login gave no token, per service
         # POSIX mounts where the admins allow them and this server can do them.
         self.posix_off = "your admins have not turned on folder mounts" if not plan.posix else unavailable_reason()
@@ -125,6 +130,22 @@ class Registry:
     def _lock(self, name: str) -> asyncio.Lock:
         return self._locks.setdefault(name, asyncio.Lock())
 
+    @contextlib.asynccontextmanager
+    async def _alone(self, name: str, busy: str) -> AsyncIterator[None]:
+        """The space's lock, or a 409 at once when a connection or test of it is under way: a
+        service that does not answer holds it for a read timeout, and nothing should queue behind."""
+        lock = self._lock(name)
+        if lock.locked():
+            raise RegistryError(409, busy)
+        async with lock:
+            yield
+
+    def network_for(self, space: Space) -> Network:
+        return self.user_network if space.origin == "user" else self.network
+
+    def _driver(self, space: Space, credentials: dict[str, str] | None) -> Driver:
+        return driver_class(space.kind)(dict(space.settings), credentials, self.network_for(space))
+
     # -- mounting -----------------------------------------------------------------------
 
     async def start(self) -> None:
@@ -142,6 +163,8 @@ class Registry:
         mount = self.get(name)
         try:
             return await self._mount(mount)
+        except RegistryError:
+            raise
         except DriverError as e:
             return await self._set(mount, "error", e.message)
         except Exception as e:  # one space failing never leaves it mounting, nor touches the others
@@ -153,7 +176,7 @@ class Registry:
         if await asyncio.to_thread(self.in_the_way, mount):
             return await self._set(mount, "error", f"a file or folder of yours named '{mount.space.mount}' is in "
                                                    "the way; rename it, then retry")
-        async with self._lock(name):
+        async with self._alone(name, f"'{name}' is already being connected, or its credentials tested; wait for it"):
             credentials = None
             if mount.login_token:
                 token = (await self._login_tokens()).get(mount.login_token)
@@ -173,7 +196,7 @@ class Registry:
                 if not credentials:
                     return await self._set(mount, "needs-credentials", "")
             try:
-                driver = driver_class(mount.space.kind)(dict(mount.space.settings), credentials)
+                driver = self._driver(mount.space, credentials)
                 await asyncio.to_thread(driver.check)
             except DriverError as e:
                 if e.problem is Problem.AUTH:
@@ -237,7 +260,45 @@ class Registry:
             if mount.driver is not None:
                 mount.driver.credentials = {"token": fresh[kind]}  # drivers read it at each request
             elif mount.status in ("needs-credentials", "error"):
-                await self.mount(mount.space.name)
+                with contextlib.suppress(RegistryError):  # a connection under way uses the token too
+                    await self.mount(mount.space.name)
+
+    # -- faults -------------------------------------------------------------------------
+
+    async def noticed(self, mount: Mount, driver: Driver, error: DriverError, every_problem: bool = False) -> None:
+        """A request of ``driver`` failed: a service that cannot be reached, or that refuses the
+        credentials, turns its space to error or needs-credentials at once (``every_problem``: any
+        failure does, as for a health check of the space's root). A driver that is no longer the
+        space's (new credentials meanwhile) says nothing about it."""
+        if mount.driver is not driver or mount.status != "mounted":
+            return
+        if error.problem is Problem.AUTH:
+            await self._set(mount, "needs-credentials", error.message)
+        elif error.problem is Problem.UNAVAILABLE or every_problem:
+            await self._set(mount, "error", error.message)
+
+    async def check_health(self) -> None:
+        """One light request to each mounted space, and a new connection of each space in error,
+        concurrently, in threads. A space whose check, connection or test is still under way is
+        left alone: never more than one check of a space at a time."""
+        await asyncio.gather(*(self._check(m) for m in list(self.mounts.values())), return_exceptions=True)
+
+    async def _check(self, mount: Mount) -> None:
+        name = mount.space.name
+        if name in self._checking or self._lock(name).locked():
+            return
+        self._checking.add(name)
+        try:
+            if mount.status == "mounted" and mount.driver is not None:
+                driver = mount.driver
+                try:
+                    await asyncio.to_thread(driver.check)
+                except DriverError as e:
+                    await self.noticed(mount, driver, e, every_problem=True)
+            elif mount.status == "error":
+                await self.mount(name)
+        finally:
+            self._checking.discard(name)
 
     async def set_credentials(self, name: str, values: dict[str, Any]) -> Mount:
         """Test the credentials with a real request; store them only if the service accepts them."""
@@ -250,9 +311,10 @@ class Registry:
         except DriverError as e:
             raise RegistryError(400, e.message) from None
         store = await self._store_or_error()
-        async with self._lock(name):
+        async with self._alone(name, f"A test of {name}'s credentials (or a connection of it) is already running; "
+                                     "wait for it"):
             try:
-                driver = cls(dict(mount.space.settings), credentials)
+                driver = self._driver(mount.space, credentials)
                 await asyncio.to_thread(driver.check)
             except DriverError as e:
                 raise RegistryError(400 if e.problem in (Problem.AUTH, Problem.INVALID) else 502, e.message) from None
@@ -291,6 +353,8 @@ class Registry:
         try:
             settings = check_fields(cls, settings)
             cls(dict(settings), None)
+            if self.user_network.guard is not None:
+                await asyncio.to_thread(check_addresses, cls, settings, self.user_network.guard)
         except DriverError as e:
             raise RegistryError(400, e.message) from None
         async with self._spaces_lock:  # one change of the user's spaces at a time, saved before the next

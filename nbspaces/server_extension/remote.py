@@ -167,10 +167,18 @@ class RemoteContents:
             raise http_error(e) from None
 
     async def call(self, mount: Mount, fn: Callable[[Driver], T]) -> T:
+        """Every operation on a remote space goes through here: a service found unreachable, or
+        refusing the credentials, changes the space's status at once."""
         try:
             driver = self.registry.driver(mount)
+        except RegistryError as e:
+            raise http_error(e) from None
+        try:
             return await asyncio.to_thread(fn, driver)
-        except (DriverError, RegistryError) as e:
+        except DriverError as e:
+            await self.registry.noticed(mount, driver, e)
+            if mount.status != "mounted":  # no listing of it from before
+                self._lists = {k: v for k, v in self._lists.items() if k[0] != mount.space.name}
             raise http_error(e) from None
 
     def writable(self, mount: Mount) -> bool:
