@@ -7,7 +7,9 @@ test's own (one that accepts and never answers, one that redirects elsewhere).
 from __future__ import annotations
 
 import asyncio
+import base64
 import http.server
+import os
 import socket
 import threading
 import time
@@ -241,3 +243,39 @@ def test_a_space_whose_server_goes_away_is_shown_in_error_and_back(site: tuple[H
     space = _status_becomes(hub, "mounted")
     assert space["status"] == "mounted" and space["reason"] == ""
     assert hub.contents("ada", "GET", "b2drop").status_code == 200
+
+
+# -- uploads that never finished ----------------------------------------------------------
+
+
+def _leftovers(dav: DavServer) -> list[str]:
+    return sorted(p.name for p in dav.root.iterdir() if p.name.endswith(".nbspaces-upload"))
+
+
+async def test_what_interrupted_uploads_leave_on_a_webdav_server_is_removed(tmp_path: Path) -> None:
+    dav = wsgidav(tmp_path)
+    try:
+        # A server killed in the middle of uploads left these: one a day old, one of the file uploaded next.
+        old, mine, fresh = (dav.root / f".{name}.nbspaces-upload"
+                            for name in ("old.csv.0123abcd", "big.bin.89abcdef", "other.csv.deadbeef"))
+        for path in (old, mine, fresh):
+            path.write_bytes(b"part of a file")
+        os.utime(old, (time.time() - 2 * 86400, time.time() - 2 * 86400))
+        reg = registry(tmp_path / "home", dav.url)
+        mount = await reg.set_credentials("dav", {"username": dav.user, "password": dav.password})
+        await asyncio.gather(*reg._tasks)
+        assert _leftovers(dav) == [mine.name, fresh.name]  # at connection: only what is over a day old
+        contents = RemoteContents(reg, allow_hidden=False)
+        chunk = {"type": "file", "format": "base64", "content": base64.b64encode(b"x" * 100_000).decode(), "chunk": 1}
+        await contents.save(mount, "big.bin", "dav/big.bin", chunk, None)
+        assert mine.name not in _leftovers(dav) and fresh.name in _leftovers(dav)  # the next upload of that name
+        # An upload aborted mid-way leaves nothing behind.
+        await contents.save(mount, "big.bin", "dav/big.bin", {**chunk, "chunk": 2}, None)
+        contents._uploads[("dav", "big.bin")].abort()
+        deadline = time.monotonic() + 10
+        while _leftovers(dav) != [fresh.name] and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        assert _leftovers(dav) == [fresh.name] and not (dav.root / "big.bin").exists()
+    finally:
+        dav.stop()
+

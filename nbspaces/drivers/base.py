@@ -302,6 +302,11 @@ class Driver(ABC):
         """
         return None
 
+    def clean_uploads(self, folder: str, name: str | None = None, older_than: float = 0) -> None:  # noqa: B027
+        """Remove what interrupted writes left in ``folder`` (a server killed mid-upload leaves its
+        temporary file): those of ``name`` only, or any not modified for ``older_than`` seconds.
+        Best effort; drivers whose writes leave nothing have nothing to do."""
+
     def usage(self) -> Usage:
         """Used and total bytes where the service reports them."""
         return Usage(None, None)

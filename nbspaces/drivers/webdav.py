@@ -22,7 +22,7 @@ import posixpath
 import re
 import secrets
 from collections.abc import Iterable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
@@ -53,6 +53,8 @@ MAX_CHUNK = 5 * 1024 * MIB
 # The space's root on a Nextcloud: [prefix]/remote.php/webdav[/folder] (the legacy endpoint, as
 # the login) or [prefix]/remote.php/dav/files/<user>[/folder].
 _NEXTCLOUD_ROOT = re.compile(r"(?P<prefix>.*?)/remote\.php/(?:webdav|dav/files/(?P<user>[^/]+))(?P<folder>/.*)?")
+# The hidden name a streamed write uses until every byte arrived (see _write_streamed).
+_UPLOAD = re.compile(r"\.(?P<name>.+)\.[0-9a-f]{8}\.nbspaces-upload")
 _PROPFIND = (
     b'<?xml version="1.0" encoding="utf-8"?><d:propfind xmlns:d="DAV:"><d:prop>'
     b"<d:resourcetype/><d:getcontentlength/><d:getlastmodified/><d:getetag/><d:getcontenttype/>"
@@ -352,6 +354,17 @@ class WebDAVDriver(Driver):
             with contextlib.suppress(DriverError):
                 self._request("DELETE", temp, ok=(404,))
             raise
+
+    def clean_uploads(self, folder: str, name: str | None = None, older_than: float = 0) -> None:
+        now = datetime.now(UTC)
+        for entry in self.list(folder):
+            match = _UPLOAD.fullmatch(entry.name)
+            if match is None or entry.is_dir or (name is not None and match["name"] != name):
+                continue
+            if older_than and (entry.modified is None or (now - entry.modified).total_seconds() < older_than):
+                continue
+            with contextlib.suppress(DriverError):
+                self._request("DELETE", posixpath.join(folder, entry.name), ok=(404,)).close()
 
     def mkdir(self, path: str) -> None:
         self._request("MKCOL", path, folder=True)

@@ -29,6 +29,7 @@ from ..session import CREDENTIALS, load_user_spaces, save_user_spaces
 from .posix import LIMITED, PosixMounts, unavailable_reason
 
 USAGE_MAX_AGE = 60.0
+STALE_UPLOAD = 86400.0  # seconds after which an upload's leftover is removed when its space connects
 STATUSES = ("mounting", "mounted", "needs-credentials", "unmounted", "error")
 
 
@@ -77,6 +78,7 @@ class Registry:
         self._locks: dict[str, asyncio.Lock] = {}
         self._spaces_lock = asyncio.Lock()
         self._checking: set[str] = set()  # spaces whose health check is under way
+        self._tasks: set[asyncio.Future[None]] = set()  # background work, kept from the GC
         # Timeouts for every space; spaces the user added also reach only the addresses the guard allows.
         self.network = Network()
         self.user_network = Network(guard=AddressGuard())
@@ -221,7 +223,18 @@ class Registry:
                     mount.posix, mount.posix_reason = True, ""
                 except (RuntimeError, OSError, subprocess.SubprocessError) as e:
                     mount.posix_reason = f"{LIMITED}: {e}"
+        self._background(self._clean_uploads(driver))
         return await self._set(mount, "mounted", "")
+
+    def _background(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _clean_uploads(self, driver: Driver) -> None:
+        """Best effort, after a connection: leftovers of uploads older than a day in the space's root."""
+        with contextlib.suppress(DriverError):
+            await asyncio.to_thread(driver.clean_uploads, "", None, STALE_UPLOAD)
 
     async def _set(self, mount: Mount, status: str, reason: str) -> Mount:
         if status != "mounted" and mount.driver is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import mimetypes
 import posixpath
 import queue
@@ -307,6 +308,10 @@ class RemoteContents:
                     del self._uploads[stale]  # abandoned uploads: their threads have ended
                 replaces = await self.exists(mount, rel, want_dir=False)
                 driver = await self.call(mount, lambda d: d)
+                # What an earlier upload of this name left when its server was killed goes now.
+                parent, name = posixpath.split(rel)
+                with contextlib.suppress(DriverError):
+                    await asyncio.to_thread(driver.clean_uploads, parent, name)
                 self._uploads[key] = Upload(driver, rel, replaces)
             upload = self._uploads.get(key)
             if upload is None:
