@@ -15,7 +15,7 @@ import { Signal } from '@lumino/signaling';
 import { addSpaceDialog, credentialsDialog } from './dialogs';
 import { dataIcon } from './icons';
 import { FolderHint, ReadOnlyMarkRenderer } from './folders';
-import { ApiError, browserPath, isKept, keptHome, Requester, Space, SpacesModel } from './model';
+import { ApiError, browserPath, FolderFailures, isKept, keptHome, Requester, Space, SpacesModel } from './model';
 import { DataPanel, DataStatus } from './panel';
 
 const PLUGIN_ID = 'nbspaces:plugin';
@@ -175,6 +175,18 @@ const plugin: JupyterFrontEndPlugin<void> = {
     if (fileBrowser) {
       // Above the listing: read-only and not-kept folders say so.
       fileBrowser.header.addWidget(new FolderHint(model, fileBrowser.model, trans, goTo));
+      // A folder that cannot be opened (a remote space in error answers 503): the server's message.
+      const failures = new FolderFailures();
+      const browserModel = fileBrowser.model;
+      browserModel.connectionFailure.connect((_, error: Error) => {
+        const status = error instanceof ServerConnection.ResponseError ? error.response.status : undefined;
+        const message = failures.message(status, error.message, browserModel.path);
+        if (message !== null) {
+          Notification.error(message, { autoClose: 10000 });
+          void model.refresh();
+        }
+      });
+      browserModel.refreshed.connect(() => failures.opened());
     }
 
     // A file saved where nothing is kept: say so once per folder, with the way to a kept one.

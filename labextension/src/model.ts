@@ -537,3 +537,31 @@ export class SpacesModel {
   private _running = false;
   private _timer: unknown = null;
 }
+
+/**
+ * What to tell the user when the file browser cannot open a folder: the server's own message (a
+ * remote space in error answers 503 "'b2drop' is not available: ..."). The browser retries the
+ * folder while it shows it, so one fault is told once; a 404 JupyterLab reports itself.
+ */
+export class FolderFailures {
+  private _last = '';
+
+  /** The message to show for a failure to open `path`, or null when there is nothing new to say. */
+  message(status: number | undefined, text: string, path: string): string | null {
+    if (status === 404) {
+      return null;
+    }
+    const message = text || `The folder "${path}" cannot be opened`;
+    const key = `${path}\n${message}`;
+    if (key === this._last) {
+      return null;
+    }
+    this._last = key;
+    return message;
+  }
+
+  /** A folder opened: the next failure is news again. */
+  opened(): void {
+    this._last = '';
+  }
+}

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 
 import {
   ApiError,
+  FolderFailures,
   folderState,
   formatBytes,
   isKept,
@@ -431,5 +432,23 @@ describe('SpacesModel', () => {
     } finally {
       console.error = original;
     }
+  });
+});
+
+describe('FolderFailures', () => {
+  it("tells the server's message once per fault, and again after a folder opened", () => {
+    const failures = new FolderFailures();
+    const down = "'b2drop' is not available: B2DROP cannot be reached at http://dav (connection refused); try again later";
+    expect(failures.message(503, down, 'b2drop')).toBe(down);
+    expect(failures.message(503, down, 'b2drop')).toBeNull(); // the browser retrying: not again
+    expect(failures.message(503, 'other', 'b2drop')).toBe('other');
+    failures.opened();
+    expect(failures.message(503, 'other', 'b2drop')).toBe('other');
+  });
+
+  it('leaves a 404 to JupyterLab and names the folder when the server said nothing', () => {
+    const failures = new FolderFailures();
+    expect(failures.message(404, 'Not found', 'gone')).toBeNull();
+    expect(failures.message(undefined, '', 'data')).toBe('The folder "data" cannot be opened');
   });
 });
