@@ -114,6 +114,25 @@ async def test_an_unreachable_space_turns_error_at_once_and_the_health_check_see
         dav.stop()
 
 
+async def test_a_space_whose_credentials_are_refused_needs_them_at_once(tmp_path: Path) -> None:
+    dav = wsgidav(tmp_path)
+    try:
+        reg = registry(tmp_path / "home", dav.url)
+        mount = await reg.set_credentials("dav", {"username": dav.user, "password": dav.password})
+        contents = RemoteContents(reg, allow_hidden=False)
+        dav.stop()  # the app password is revoked on the service
+        config = tmp_path / "wsgidav.yaml"
+        config.write_text(config.read_text().replace(dav.password, "a-new-one"))
+        dav.password = "a-new-one"
+        dav.start()
+        with pytest.raises(HTTPError) as err:
+            await contents.list(mount, "")
+        assert err.value.status_code == 403
+        assert mount.status == "needs-credentials" and mount.reason == "The DAV refused the user name or app password"
+    finally:
+        dav.stop()
+
+
 # -- user-given URLs --------------------------------------------------------------------
 
 
