@@ -40,7 +40,8 @@ def read_pins(text: str) -> dict[str, list[Pin]]:
         m = re.fullmatch(r"([A-Za-z0-9_.-]+)==([0-9][A-Za-z0-9.+!]*)", spec)
         assert m, f"{line!r} is not pinned as name==version"
         marker = marker.split(" --hash")[0].strip()
-        pins.setdefault(canonicalize_name(m.group(1)), []).append(Pin(m.group(2), Marker(marker) if marker else None, hashes))
+        pin = Pin(m.group(2), Marker(marker) if marker else None, hashes)
+        pins.setdefault(canonicalize_name(m.group(1)), []).append(pin)
     return pins
 
 
