@@ -136,3 +136,11 @@ def test_community_admin_roles_never_collide() -> None:
     a, b = community_admin_role("Climate", ["x"]), community_admin_role("climate", ["y"])
     assert a["name"] != b["name"]
     assert a["scopes"] == ["groups!group=Climate"] and b["scopes"] == ["groups!group=climate"]
+
+
+def test_a_user_name_ending_in_a_newline_gets_a_folder_of_its_own() -> None:
+    from nbspaces.spawner.local import fs_name
+
+    assert fs_name("alice") == "alice"
+    assert fs_name("alice\n") not in ("alice", "alice\n")
+    assert "\n" not in fs_name("alice\n")

@@ -84,7 +84,8 @@ class Registry:
         self.user_network = Network(guard=AddressGuard())
         self.login_errors: dict[str, str] = {}  # why the login gave no token, per service
         # POSIX mounts where the admins allow them and this server can do them.
-        self.posix_off = "your admins have not turned on folder mounts" if not plan.posix else unavailable_reason()
+        self.posix_off = ((plan.posix_reason or "your admins have not turned on folder mounts") if not plan.posix
+                          else unavailable_reason())
         self.posix = PosixMounts(home, self.log) if self.posix_off is None else None
 
     # -- persistence --------------------------------------------------------------------

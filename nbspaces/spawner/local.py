@@ -48,12 +48,12 @@ LAUNCH_ENV = "NBSPACES_LAUNCH"
 # nbspaces (jupyterhub, traitlets), half a second of CPU at every spawn for a stdlib-only script.
 _LAUNCHER = ["unshare", "--mount", "--propagation", "private", "--",
              sys.executable, "-I", str(Path(__file__).with_name("launch.py")), "--"]
-_SAFE_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+_SAFE_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 
 
 def fs_name(username: str) -> str:
     """A file name for a user: the name itself when safe, else a cleaned name plus a hash."""
-    if _SAFE_NAME.match(username) and ".." not in username:
+    if _SAFE_NAME.fullmatch(username) and ".." not in username:
         return username
     cleaned = re.sub(r"[^a-z0-9._-]+", "-", username.lower()).strip("-.")[:40] or "user"
     return f"{cleaned}-{hashlib.sha256(username.encode()).hexdigest()[:10]}"
