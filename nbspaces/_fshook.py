@@ -8,6 +8,7 @@ The finder sits at the END of sys.meta_path: Python's own finders look first, so
 from __future__ import annotations
 
 import sys
+import warnings
 
 NAME = "fs.onedatafs"
 
@@ -32,6 +33,10 @@ class _OnedataFSFinder:
 
 
 def install() -> None:
+    # pyfilesystem2 (`fs`, under EGI's snippet) imports pkg_resources, whose setuptools warns in
+    # every notebook that runs the snippet; the user cannot act on it (fs needs setuptools < 81).
+    warnings.filterwarnings("ignore", message="pkg_resources is deprecated as an API", category=UserWarning,
+                            module="fs")
     if not any(isinstance(f, _OnedataFSFinder) for f in sys.meta_path):
         sys.meta_path.append(_OnedataFSFinder())
 
