@@ -126,6 +126,16 @@ class AddressGuard:
             raise DriverError(Problem.INVALID, f"{host} is at {address}, which your admins do not let spaces you "
                                                "add reach; use another address or ask your admins")
 
+    def check_resolved(self, host: str, port: int, shown: str | None = None) -> None:
+        """Every address ``host`` resolves to now, checked (blocking: DNS); ``shown`` names it in the
+        message. A name that does not resolve passes: the connection that follows says so."""
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except (socket.gaierror, UnicodeError):
+            return
+        for info in infos:
+            self.check(shown or host, str(info[4][0]))
+
 
 @dataclass(frozen=True)
 class Network:
@@ -146,12 +156,7 @@ def _checked_connection(base: type[HTTPConnection], guard: AddressGuard) -> type
 
     class Checked(base):  # type: ignore[valid-type,misc]
         def _new_conn(self) -> socket.socket:
-            try:
-                infos = socket.getaddrinfo(self._dns_host, self.port, type=socket.SOCK_STREAM)
-            except socket.gaierror:
-                infos = []  # the connection below says the name does not resolve
-            for info in infos:
-                guard.check(self.host, str(info[4][0]))
+            guard.check_resolved(self._dns_host, self.port, self.host)
             sock = super()._new_conn()
             try:
                 guard.check(self.host, sock.getpeername()[0])
@@ -405,16 +410,9 @@ def check_fields(cls: type[Driver], values: Any, credentials: bool = False) -> d
 
 
 def check_addresses(cls: type[Driver], settings: dict[str, Any], guard: AddressGuard) -> None:
-    """Every address the URL settings' hosts resolve to now, checked (blocking: DNS). A name that does
-    not resolve passes: each connection is checked again when it is made."""
+    """The addresses of the URL settings' hosts, checked now (each connection is checked again)."""
     for key, setting in cls.setting_fields.items():
         if setting.type == "url" and isinstance(settings.get(key), str):
             parts = urlsplit(settings[key])
-            if not parts.hostname:
-                continue
-            try:
-                infos = socket.getaddrinfo(parts.hostname, parts.port or 443, type=socket.SOCK_STREAM)
-            except (socket.gaierror, UnicodeError):
-                continue
-            for info in infos:
-                guard.check(parts.hostname, str(info[4][0]))
+            if parts.hostname:
+                guard.check_resolved(parts.hostname, parts.port or 443)

@@ -117,7 +117,6 @@ class SpacesApp(ExtensionApp):
             IOLoop.current().add_callback(registry.start)
             self._refresher = PeriodicCallback(self.refresh_login_tokens, self.token_refresh_interval * 1000)
             self._refresher.start()
-            self._checks: set[asyncio.Future[None]] = set()  # rounds under way, kept from the GC
             if self.health_check_interval:
                 self._checker = PeriodicCallback(self.check_health, self.health_check_interval * 1000)
                 self._checker.start()
@@ -127,9 +126,7 @@ class SpacesApp(ExtensionApp):
         read timeout) holds up neither the next round nor the other spaces' checks."""
         cm = self.serverapp.contents_manager
         if isinstance(cm, SpacesContentsManager) and cm.registry is not None:
-            task = asyncio.ensure_future(cm.registry.check_health())
-            self._checks.add(task)
-            task.add_done_callback(self._checks.discard)
+            cm.registry.background(cm.registry.check_health())
 
     async def refresh_login_tokens(self) -> None:
         """Fresh login tokens for the drivers, and for the kernels and terminals started from now."""

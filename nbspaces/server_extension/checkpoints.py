@@ -94,13 +94,7 @@ class SpacesCheckpoints(AsyncCheckpoints):
             if model["type"] == "directory":
                 raise HTTPError(400, f"'{path}' is a folder; only files have checkpoints")
             async with await self._keep(cp, os_cp, int(model.get("size") or 0)) as tmp:
-
-                def fetch(driver: Any) -> None:
-                    with open(tmp, "wb") as f:
-                        for piece in driver.read(rel):
-                            f.write(piece)
-
-                await cm.remote.call(mount, fetch)
+                await cm.download(mount, rel, tmp)
             return await self._model(os_cp)
         source = cm._get_os_path(path)
         if not await asyncio.to_thread(os.path.isfile, source):

@@ -696,13 +696,18 @@ class SpacesContentsManager(AsyncLargeFileManager):
         mount, rel = source
         os_dst = self._get_os_path(dst)
         async with self.writing(dst, os_dst, int(model.get("size") or 0), hold) as tmp:
+            await self.download(mount, rel, tmp)
 
-            def fetch(driver: Any) -> None:
-                with open(tmp, "wb") as f:
-                    for piece in driver.read(rel):
-                        f.write(piece)
+    async def download(self, mount: Mount, rel: str, os_path: str) -> None:
+        """A remote file's bytes into a local file (a temporary one of ``writing``), streamed."""
+        assert self.remote is not None
 
-            await self.remote.call(mount, fetch)
+        def fetch(driver: Any) -> None:
+            with open(os_path, "wb") as f:
+                for piece in driver.read(rel):
+                    f.write(piece)
+
+        await self.remote.call(mount, fetch)
 
     def pieces(self, path: str, where: tuple[Mount, str] | None) -> Iterator[bytes]:
         """A file's bytes in pieces, read in the caller's thread (a driver's write)."""

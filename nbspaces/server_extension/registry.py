@@ -224,10 +224,11 @@ class Registry:
                     mount.posix, mount.posix_reason = True, ""
                 except (RuntimeError, OSError, subprocess.SubprocessError) as e:
                     mount.posix_reason = f"{LIMITED}: {e}"
-        self._background(self._clean_uploads(driver))
+        self.background(self._clean_uploads(driver))
         return await self._set(mount, "mounted", "")
 
-    def _background(self, coro: Any) -> None:
+    def background(self, coro: Any) -> None:
+        """Run ``coro`` without waiting for it, kept from the garbage collector until it ends."""
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
