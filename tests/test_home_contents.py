@@ -23,7 +23,7 @@ from tornado.web import HTTPError
 from nbspaces.plan import PLAN_ENV, Plan, Space
 from nbspaces.server_extension import contents
 from nbspaces.server_extension.contents import SpacesContentsManager
-from tests.webdav_servers import wsgidav
+from tests.webdav_servers import DavServer, wsgidav
 
 MiB = 2**20
 
@@ -308,18 +308,24 @@ async def test_a_refused_move_changes_nothing(site: Site) -> None:
     assert (site.team / "big.bin").stat().st_size == 6 * MiB and not (site.home / "big.bin").exists()
 
 
+async def with_webdav_space(site: Site, monkeypatch: pytest.MonkeyPatch, dav: DavServer,
+                            mode: str) -> SpacesContentsManager:
+    """The site's contents manager with the WebDAV server ``dav`` as the space 'dav', connected."""
+    space = Space("dav", "webdav", "dav", mode=mode, settings={"url": dav.url})
+    monkeypatch.setenv(PLAN_ENV, Plan(user="ada", isolation="basic", spaces=(*site.plan.spaces, space)).to_json())
+    cm = site.manager()
+    assert cm.registry is not None
+    monkeypatch.setattr(cm.registry, "_key", Fernet.generate_key)  # the hub service's key, as a server gets it
+    await cm.registry.set_credentials("dav", {"username": dav.user, "password": dav.password})
+    return cm
+
+
 async def test_a_refused_move_to_or_from_a_remote_space_changes_nothing(tmp_path: Path,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     dav = wsgidav(tmp_path)
     try:
         site = make_site(tmp_path, monkeypatch)
-        space = Space("dav", "webdav", "dav", mode="ro", settings={"url": dav.url})
-        monkeypatch.setenv(PLAN_ENV, Plan(user="ada", isolation="basic",
-                                          spaces=(*site.plan.spaces, space)).to_json())
-        cm = site.manager()
-        assert cm.registry is not None
-        monkeypatch.setattr(cm.registry, "_key", Fernet.generate_key)
-        await cm.registry.set_credentials("dav", {"username": dav.user, "password": dav.password})
+        cm = await with_webdav_space(site, monkeypatch, dav, "ro")
         (dav.root / "theirs.txt").write_text("read-only data\n")
         assert await status(cm.rename("dav/theirs.txt", "theirs.txt")) == 403
         assert not (site.home / "theirs.txt").exists() and (dav.root / "theirs.txt").exists()
@@ -337,13 +343,7 @@ async def test_moves_from_a_remote_space_into_the_home_count_against_the_quota(
     dav = wsgidav(tmp_path)
     try:
         site = make_site(tmp_path, monkeypatch)
-        space = Space("dav", "webdav", "dav", mode="rw", settings={"url": dav.url})
-        monkeypatch.setenv(PLAN_ENV, Plan(user="ada", isolation="basic",
-                                          spaces=(*site.plan.spaces, space)).to_json())
-        cm = site.manager()
-        assert cm.registry is not None
-        monkeypatch.setattr(cm.registry, "_key", Fernet.generate_key)
-        await cm.registry.set_credentials("dav", {"username": dav.user, "password": dav.password})
+        cm = await with_webdav_space(site, monkeypatch, dav, "rw")
         await cm.save(b64(b"a" * (3 * MiB)), "a.bin")
         (dav.root / "d").mkdir()
         (dav.root / "d" / "one.bin").write_bytes(b"1" * MiB)

@@ -10,12 +10,14 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.lockfile import locked
 from tests.realhub import ROOT, Hub, start_hub, world_dir
 from tests.webdav_servers import DavServer, rclone
 
@@ -24,31 +26,43 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="strong isolation need
 
 def _source_hash() -> str:
     h = hashlib.sha256()
-    for path in sorted([ROOT / "pyproject.toml", *ROOT.glob("nbspaces/**/*.py"), *ROOT.glob("jupyter-config/**/*")]):
+    for path in sorted([ROOT / "pyproject.toml", ROOT / "requirements.lock", *ROOT.glob("nbspaces/**/*.py"),
+                        *ROOT.glob("jupyter-config/**/*")]):
         if path.is_file():
             h.update(path.read_bytes())
     return h.hexdigest()[:12]
 
 
-@pytest.fixture(scope="session")
-def user_env() -> Path:
-    """A user environment (nbspaces + jupyterhub) every uid can read, as a site's image is."""
+def user_environment(name: str, system_site_packages: bool = False) -> Path:
+    """A user environment (nbspaces + jupyterhub) every uid can read, as a site's image is, made
+    once per source under /var/tmp. The wheel is built with the locked build backend and installed
+    at the lock's versions: a new upstream release changes nothing here either."""
     import jupyterhub
 
-    env = Path(f"/var/tmp/nbspaces-userenv-{_source_hash()}")
+    env = Path(f"/var/tmp/{name}-{_source_hash()}")
     if (env / ".ready").exists():
         return env
-    subprocess.run(["rm", "-rf", str(env)], check=True)
     wheels = env.with_suffix(".wheels")
+    subprocess.run(["rm", "-rf", str(env), str(wheels)], check=True)
     python = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else "python3"
-    subprocess.run([python, "-m", "venv", str(env)], check=True)
-    subprocess.run([str(env / "bin/pip"), "wheel", "-q", "--no-deps", "-w", str(wheels), str(ROOT)], check=True)
-    wheel = next(wheels.glob("nbspaces-*.whl"))
-    subprocess.run([str(env / "bin/pip"), "install", "-q", str(wheel), f"jupyterhub=={jupyterhub.__version__}"],
+    subprocess.run([python, "-m", "venv", *(["--system-site-packages"] if system_site_packages else []), str(env)],
                    check=True)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
+                    "-w", str(wheels), str(ROOT)], check=True)
+    constraints = wheels / "constraints.txt"
+    constraints.write_text("".join(f"{package}=={pin.version}\n" for package, pins in locked().items()
+                                   for pin in pins if pin.applies()))
+    wheel = next(wheels.glob("nbspaces-*.whl"))
+    subprocess.run([str(env / "bin/pip"), "install", "-q", "-c", str(constraints), str(wheel),
+                    f"jupyterhub=={jupyterhub.__version__}"], check=True)
     subprocess.run(["rm", "-rf", str(wheels)], check=True)
     (env / ".ready").touch()
     return env
+
+
+@pytest.fixture(scope="session")
+def user_env() -> Path:
+    return user_environment("nbspaces-userenv")
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ import io
 import json
 import os
 import secrets
-import subprocess
 import time
 import zipfile
 from collections.abc import Iterator
@@ -17,8 +16,25 @@ from pathlib import Path
 import pytest
 import websocket
 
-from tests.realhub import ROOT, Hub, start_hub, world_dir
-from tests.test_hub_strong import _source_hash
+from tests.realhub import Hub, start_hub, world_dir
+from tests.test_hub_strong import user_environment
+
+
+def tess_hub(prefix: str, settings: str, folders: tuple[str, ...] = ()) -> Iterator[Hub]:
+    """A hub with ``settings`` and the user tess; ``{base}`` in them is a scratch folder every uid can
+    traverse, in which ``folders`` are made first."""
+    for base in world_dir(prefix):
+        for folder in folders:
+            (base / folder).mkdir()
+        hub = start_hub(base / "hub", settings.replace("{base}", str(base)))
+        os.chmod(base / "hub", 0o711)
+        hub.ensure_user("tess")
+        try:
+            yield hub
+        finally:
+            hub.api("DELETE", "/users/tess/server")
+            hub.wait_stopped("tess")
+            hub.stop()
 
 
 @pytest.fixture(scope="module", params=["basic", "strong"])
@@ -26,57 +42,23 @@ def hub(request: pytest.FixtureRequest) -> Iterator[Hub]:
     isolation = request.param
     if isolation == "strong" and os.geteuid() != 0:
         pytest.skip("strong isolation needs root")
-    for base in world_dir(f"nbspaces-terminal-{isolation}"):
-        datasets = base / "datasets"
-        datasets.mkdir()
-        hub = start_hub(base / "hub", f"""
-            c.LocalSpaceSpawner.isolation = "{isolation}"
-            c.NBSpaces.shared = {{"datasets": {{"source": "{datasets}", "groups": {{"*": "ro"}}}}}}
-            c.NBSpaces.cull_timeout = 0
-        """)
-        os.chmod(base / "hub", 0o711)
-        hub.ensure_user("tess")
-        try:
-            yield hub
-        finally:
-            hub.api("DELETE", "/users/tess/server")
-            hub.wait_stopped("tess")
-            hub.stop()
+    yield from tess_hub(f"nbspaces-terminal-{isolation}", f"""
+        c.LocalSpaceSpawner.isolation = "{isolation}"
+        c.NBSpaces.shared = {{"datasets": {{"source": "{{base}}/datasets", "groups": {{"*": "ro"}}}}}}
+        c.NBSpaces.cull_timeout = 0
+    """, folders=("datasets",))
 
 
 @pytest.fixture(scope="module")
 def site_env_hub() -> Iterator[Hub]:
     """A hub whose servers run from a user environment made with --system-site-packages, as
     docs/isolation.md tells sites to make it (the one that lets `pip install --user` work)."""
-    env = Path(f"/var/tmp/nbspaces-siteenv-{_source_hash()}")
-    if not (env / ".ready").exists():
-        import jupyterhub
-
-        subprocess.run(["rm", "-rf", str(env), f"{env}.wheels"], check=True)
-        python = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else "python3"
-        subprocess.run([python, "-m", "venv", "--system-site-packages", str(env)], check=True)
-        subprocess.run([str(env / "bin/pip"), "wheel", "-q", "--no-deps", "-w", f"{env}.wheels", str(ROOT)],
-                       check=True)
-        wheel = next(Path(f"{env}.wheels").glob("nbspaces-*.whl"))
-        subprocess.run([str(env / "bin/pip"), "install", "-q", str(wheel), f"jupyterhub=={jupyterhub.__version__}"],
-                       check=True)
-        subprocess.run(["rm", "-rf", f"{env}.wheels"], check=True)
-        (env / ".ready").touch()
-    isolation = "strong" if os.geteuid() == 0 else "basic"
-    for base in world_dir("nbspaces-siteenv"):
-        hub = start_hub(base / "hub", f"""
-            c.LocalSpaceSpawner.isolation = "{isolation}"
-            c.LocalSpaceSpawner.cmd = ["{env}/bin/jupyterhub-singleuser"]
-            c.NBSpaces.cull_timeout = 0
-        """)
-        os.chmod(base / "hub", 0o711)
-        hub.ensure_user("tess")
-        try:
-            yield hub
-        finally:
-            hub.api("DELETE", "/users/tess/server")
-            hub.wait_stopped("tess")
-            hub.stop()
+    env = user_environment("nbspaces-siteenv", system_site_packages=True)
+    yield from tess_hub("nbspaces-siteenv", f"""
+        c.LocalSpaceSpawner.isolation = "{"strong" if os.geteuid() == 0 else "basic"}"
+        c.LocalSpaceSpawner.cmd = ["{env}/bin/jupyterhub-singleuser"]
+        c.NBSpaces.cull_timeout = 0
+    """)
 
 
 def in_terminal(hub: Hub, user: str, command: str, timeout: float = 120) -> str:
