@@ -22,11 +22,10 @@ from pathlib import Path
 
 import pytest
 import requests
+from playwright import sync_api
 
 from tests.realhub import ROOT, Hub, free_port, plan_of, start_hub, stop_process, wait_http
 from tests.webdav_servers import DavServer, wsgidav
-
-sync_api = pytest.importorskip("playwright.sync_api")
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = [

@@ -10,12 +10,11 @@ import re
 from collections.abc import Iterator
 
 import pytest
+from playwright import sync_api
 
 from tests.realhub import Hub, start_hub
 from tests.test_browser_data_panel import CHROMIUM, CHROMIUM_FLAGS, LABEXTENSION, listing_item, new_page
 from tests.webdav_servers import DavServer, wsgidav
-
-sync_api = pytest.importorskip("playwright.sync_api")
 
 
 @pytest.fixture(scope="module")
