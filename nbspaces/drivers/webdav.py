@@ -21,6 +21,8 @@ import math
 import posixpath
 import re
 import secrets
+import threading
+import time
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -45,6 +47,8 @@ from .base import (
 )
 
 READ_PIECE = 1024 * 1024
+# Seconds, one after the other, after which a failed write's temporary file is deleted again.
+DISCARD_AGAIN = (1.0, 2.0)
 MIB = 1024 * 1024
 # Nextcloud's chunking v2: chunks are named 1..10000 and, but for the last, hold 5 MB..5 GB.
 CHUNK_MIB_DEFAULT, CHUNK_MIB_MIN, CHUNK_MIB_MAX = 10, 5, 1024
@@ -351,9 +355,23 @@ class WebDAVDriver(Driver):
             self._request("MOVE", temp, headers={"Destination": self._url(path), "Overwrite": "T"})
         except BaseException:
             # If the server is gone, its temporary file keeps a name no one uses.
-            with contextlib.suppress(DriverError):
-                self._request("DELETE", temp, ok=(404,))
+            self._discard(temp)
             raise
+
+    def _discard(self, temp: str) -> None:
+        """Remove the temporary file of a failed write, now and once more a moment later: a busy
+        server may handle the PUT we abandoned after our DELETE, and create the file only then."""
+        def delete() -> None:
+            with contextlib.suppress(DriverError):
+                self._request("DELETE", temp, ok=(404,)).close()
+
+        def again() -> None:
+            for wait in DISCARD_AGAIN:
+                time.sleep(wait)
+                delete()
+
+        delete()
+        threading.Thread(target=again, name="nbspaces-discard", daemon=True).start()
 
     def clean_uploads(self, folder: str, name: str | None = None, older_than: float = 0) -> None:
         now = datetime.now(UTC)
