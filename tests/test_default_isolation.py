@@ -14,10 +14,10 @@ import pytest
 
 from tests.kernel import run_code
 from tests.realhub import Hub, plan_of, start_hub, world_dir
-from tests.test_hub_strong import in_server, standard_dev_fuse, uid_of
+from tests.test_hub_strong import in_server, standard_dev_fuse, uid_of, user_env
 from tests.webdav_servers import DavServer, rclone
 
-__all__ = ["standard_dev_fuse"]  # a fixture of the strong tests, used here
+__all__ = ["standard_dev_fuse", "user_env"]  # fixtures of the strong tests, used here
 
 
 @pytest.fixture
@@ -27,9 +27,9 @@ def dav(tmp_path: Path) -> Iterator[DavServer]:
     server.stop()
 
 
-def _hub(data_dir: Path, datasets: Path, dav: DavServer) -> Hub:
+def _hub(data_dir: Path, datasets: Path, dav: DavServer, settings: str = "") -> Hub:
     """A hub with nbspaces' defaults: no isolation set."""
-    return start_hub(data_dir, f"""
+    return start_hub(data_dir, settings + f"""
         c.NBSpaces.shared = {{"datasets": {{"source": "{datasets}", "groups": {{"*": "ro"}}}}}}
         c.NBSpaces.remote = {{"dav": {{"kind": "webdav", "url": "{dav.url}", "groups": {{"*": "rw"}}}}}}
         c.NBSpaces.cull_timeout = 0
@@ -50,12 +50,15 @@ def _rclone_mounts(data_dir: Path) -> list[int]:
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="strong isolation needs root")
-def test_the_default_is_strong_where_the_machine_allows_it(dav: DavServer, standard_dev_fuse: None) -> None:
+def test_the_default_is_strong_where_the_machine_allows_it(dav: DavServer, standard_dev_fuse: None,
+                                                           user_env: Path) -> None:
     for base in world_dir("nbspaces-auto"):
         datasets = base / "datasets"
         datasets.mkdir()
         (datasets / "stations.csv").write_text("station\nPAY\n")
-        hub = _hub(base / "hub", datasets, dav)
+        # The servers run from an environment every account can read, as a site's is (this checkout
+        # may be where other accounts cannot go, and 'auto' would rightly choose basic).
+        hub = _hub(base / "hub", datasets, dav, f'c.LocalSpaceSpawner.cmd = ["{user_env}/bin/jupyterhub-singleuser"]')
         os.chmod(base / "hub", 0o711)
         try:
             hub.ensure_user("dora")

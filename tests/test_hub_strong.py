@@ -34,7 +34,7 @@ def _source_hash() -> str:
 
 
 def user_environment(name: str, system_site_packages: bool = False) -> Path:
-    """A user environment (nbspaces + jupyterhub) every uid can read, as a site's image is, made
+    """A user environment (nbspaces, jupyterhub, a kernel) every uid can read, as a site's image is, made
     once per source under /var/tmp. The wheel is built with the locked build backend and installed
     at the lock's versions: a new upstream release changes nothing here either."""
     import jupyterhub
@@ -54,7 +54,7 @@ def user_environment(name: str, system_site_packages: bool = False) -> Path:
                                    for pin in pins if pin.applies()))
     wheel = next(wheels.glob("nbspaces-*.whl"))
     subprocess.run([str(env / "bin/pip"), "install", "-q", "-c", str(constraints), str(wheel),
-                    f"jupyterhub=={jupyterhub.__version__}"], check=True)
+                    f"jupyterhub=={jupyterhub.__version__}", "ipykernel"], check=True)
     subprocess.run(["rm", "-rf", str(wheels)], check=True)
     (env / ".ready").touch()
     return env

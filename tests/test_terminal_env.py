@@ -42,8 +42,11 @@ def hub(request: pytest.FixtureRequest) -> Iterator[Hub]:
     isolation = request.param
     if isolation == "strong" and os.geteuid() != 0:
         pytest.skip("strong isolation needs root")
+    # A server environment every account can read, as a site's is (this checkout may not be).
+    env = user_environment("nbspaces-userenv")
     yield from tess_hub(f"nbspaces-terminal-{isolation}", f"""
         c.LocalSpaceSpawner.isolation = "{isolation}"
+        c.LocalSpaceSpawner.cmd = ["{env}/bin/jupyterhub-singleuser"]
         c.NBSpaces.shared = {{"datasets": {{"source": "{{base}}/datasets", "groups": {{"*": "ro"}}}}}}
         c.NBSpaces.cull_timeout = 0
     """, folders=("datasets",))
