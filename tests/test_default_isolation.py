@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,12 +29,12 @@ def dav(tmp_path: Path) -> Iterator[DavServer]:
 
 
 def _hub(data_dir: Path, datasets: Path, dav: DavServer, settings: str = "") -> Hub:
-    """A hub with nbspaces' defaults: no isolation set."""
-    return start_hub(data_dir, settings + f"""
+    """A hub with nbspaces' defaults: no isolation set; ``settings``, lines of config, are added."""
+    return start_hub(data_dir, textwrap.dedent(f"""
         c.NBSpaces.shared = {{"datasets": {{"source": "{datasets}", "groups": {{"*": "ro"}}}}}}
         c.NBSpaces.remote = {{"dav": {{"kind": "webdav", "url": "{dav.url}", "groups": {{"*": "rw"}}}}}}
         c.NBSpaces.cull_timeout = 0
-    """)
+    """) + settings + "\n")
 
 
 def _rclone_mounts(data_dir: Path) -> list[int]:
