@@ -23,12 +23,12 @@ from tornado.web import HTTPError
 from nbspaces.catalog import Catalog
 from nbspaces.drivers import DriverError, Problem
 from nbspaces.drivers.base import AddressGuard, Network
-from nbspaces.drivers.webdav import WebDAVDriver
+from nbspaces.drivers.webdav import DISCARD_AGAIN, WebDAVDriver
 from nbspaces.plan import resolve
 from nbspaces.server_extension.registry import Registry, RegistryError
 from nbspaces.server_extension.remote import RemoteContents
 from tests.realhub import Hub, plan_of, start_hub
-from tests.webdav_servers import DavServer, wsgidav
+from tests.webdav_servers import BusyFront, DavServer, wsgidav
 
 
 def registry(home: Path, url: str | None = None) -> Registry:
@@ -298,3 +298,26 @@ async def test_what_interrupted_uploads_leave_on_a_webdav_server_is_removed(tmp_
     finally:
         dav.stop()
 
+
+
+def test_a_failed_upload_leaves_nothing_on_a_server_that_gets_to_it_late(tmp_path: Path) -> None:
+    """The server handles our abandoned PUT only after the driver gave up on it (seen in CI):
+    what it stores then must not stay."""
+    dav = wsgidav(tmp_path)
+    front = BusyFront(dav, delay=3 + sum(DISCARD_AGAIN))
+    try:
+        driver = WebDAVDriver({"url": front.url}, {"username": dav.user, "password": dav.password}, Network())
+
+        def pieces() -> Iterator[bytes]:
+            yield b"x" * 100_000
+            raise ConnectionAbortedError("upload abandoned")
+
+        began = time.monotonic()
+        with pytest.raises(ConnectionAbortedError):  # the upload's own error, not "cannot be reached"
+            driver.write("big.bin", pieces())
+        assert _leftovers(dav) == [] and not (dav.root / "big.bin").exists()
+        time.sleep(max(0.0, began + front.delay + 1 - time.monotonic()))  # nothing comes later either
+        assert _leftovers(dav) == [] and not (dav.root / "big.bin").exists()
+    finally:
+        front.close()
+        dav.stop()

@@ -12,8 +12,10 @@ import json
 import os
 import re
 import secrets
+import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,6 +102,58 @@ def wsgidav(base: Path, log_requests: bool = False, socket_timeout: float = 10, 
                        [str(VENV_BIN / "wsgidav"), f"--config={config}"], base / "wsgidav.log")
     server.start()
     return server
+
+
+class BusyFront:
+    """A TCP relay in front of a server that gets to PUT requests only ``delay`` seconds late.
+
+    It stands for a busy server: a PUT and everything sent after it on its connection (its end
+    included, should the client hang up) reach the server after the delay; other requests pass
+    at once. ``url`` is the server's URL through the relay.
+    """
+
+    def __init__(self, server: DavServer, delay: float):
+        self.server, self.delay = server, delay
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = server.url.replace(f":{server.port}/", f":{self._listener.getsockname()[1]}/")
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:  # closed
+                return
+            threading.Thread(target=self._relay, args=(client,), daemon=True).start()
+
+    def _relay(self, client: socket.socket) -> None:
+        try:
+            upstream = socket.create_connection(("127.0.0.1", self.server.port))
+        except OSError:  # the server is stopped
+            client.close()
+            return
+
+        def back() -> None:
+            with contextlib.suppress(OSError):
+                while data := upstream.recv(65536):
+                    client.sendall(data)
+            with contextlib.suppress(OSError):
+                client.shutdown(socket.SHUT_WR)
+
+        threading.Thread(target=back, daemon=True).start()
+        late = 0.0
+        with contextlib.suppress(OSError):
+            while data := client.recv(65536):
+                if data.startswith(b"PUT "):  # a request begins a read (clients wait for the last answer)
+                    late = time.monotonic() + self.delay
+                time.sleep(max(0.0, late - time.monotonic()))
+                upstream.sendall(data)
+        time.sleep(max(0.0, late - time.monotonic()))
+        with contextlib.suppress(OSError):
+            upstream.shutdown(socket.SHUT_WR)
+
+    def close(self) -> None:
+        self._listener.close()
 
 
 def rclone(base: Path, user: str = "alice", password: str | None = None) -> DavServer:

@@ -80,23 +80,43 @@ def _date(text: str | None) -> datetime | None:
 
 
 class _Body:
-    """The pieces of an upload, counted as requests sends them (chunked transfer encoding)."""
+    """The pieces of an upload, counted as requests sends them (chunked transfer encoding).
+
+    When the pieces fail (an upload abandoned, a chunk that is not base64), the body ends as
+    a complete request and keeps the error in ``failure``: the server then answers the PUT
+    once it is done with it, and the caller deletes what it stored. Cutting the connection
+    instead leaves the server to handle the PUT whenever it gets to it, possibly after our
+    DELETE, and the partial file would stay.
+    """
 
     def __init__(self, chunks: Iterable[bytes]):
         self._chunks, self.sent = chunks, 0
+        self.failure: Exception | None = None
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            for piece in self._chunks:
+                self.sent += len(piece)
+                yield piece
+        except Exception as e:
+            self.failure = e
+
+
+class _SizedBody(_Body):
+    """A known total length: requests sends it as Content-Length.
+
+    A body shorter than announced cannot end as a complete request: a failure of its pieces
+    cuts the connection.
+    """
+
+    def __init__(self, chunks: Iterable[bytes], size: int):
+        super().__init__(chunks)
+        self._size = size
 
     def __iter__(self) -> Iterator[bytes]:
         for piece in self._chunks:
             self.sent += len(piece)
             yield piece
-
-
-class _SizedBody(_Body):
-    """A known total length: requests sends it as Content-Length."""
-
-    def __init__(self, chunks: Iterable[bytes], size: int):
-        super().__init__(chunks)
-        self._size = size
 
     def __len__(self) -> int:
         return self._size
@@ -346,6 +366,8 @@ class WebDAVDriver(Driver):
         body = _SizedBody(chunks, size) if size is not None else _Body(chunks)
         try:
             self._request("PUT", temp, data=body, headers={"Content-Type": "application/octet-stream"})
+            if body.failure is not None:
+                raise body.failure
             # Some servers (Nextcloud behind php-fpm, for chunked bodies) answer success and
             # keep nothing: check before the file takes its name.
             stored = self.stat(temp).size
