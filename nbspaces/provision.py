@@ -1,6 +1,6 @@
-"""One provisioning logic for every spawner: what gets mounted where, and how.
+"""One provisioning logic for every spawner: which folder goes where in a user's server.
 
-The spawners only translate these mounts: the local spawner into a home image or folder
+The spawners only translate these placements: the local spawner into a home image or folder
 plus bind mounts (or links), the Kubernetes spawner into volumes and volumeMounts.
 """
 
@@ -17,7 +17,10 @@ from .plan import Plan
 
 
 @dataclass(frozen=True)
-class Mount:
+class Placement:
+    """The home or a shared folder placed in a user's server by the spawner (not a remote
+    space's mount, which the server makes: see ``server_extension.registry.Mount``)."""
+
     space: str
     kind: str
     # Where the space appears, relative to the home ("" is the home itself).
@@ -29,16 +32,16 @@ class Mount:
     quota_bytes: int | None = None
 
 
-def mounts(plan: Plan, catalog: Catalog) -> list[Mount]:
+def placements(plan: Plan, catalog: Catalog) -> list[Placement]:
     """The home first, then each shared folder of the plan, in the plan's order."""
     home = plan.home
-    out = [Mount(space=home.name, kind="home", target="", read_only=False, quota_bytes=home.quota_bytes)]
+    out = [Placement(space=home.name, kind="home", target="", read_only=False, quota_bytes=home.quota_bytes)]
     for space in plan.spaces:
         if space.kind != "shared":
             continue
         folder = catalog.shared[space.name]
         out.append(
-            Mount(
+            Placement(
                 space=space.name,
                 kind="shared",
                 target=space.mount,

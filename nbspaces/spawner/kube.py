@@ -1,7 +1,7 @@
 """The Kubernetes spawner: nbspaces on KubeSpawner.
 
 The same catalog, plan and provisioning logic as the local spawner; this module only
-translates :func:`nbspaces.provision.mounts` into Kubernetes objects:
+translates :func:`nbspaces.provision.placements` into Kubernetes objects:
 
 - the home is a per-user PVC (KubeSpawner's ``storage_pvc_ensure``) sized by the plan's
   home quota and mounted at ``home_mount_path``;
@@ -23,7 +23,7 @@ from kubespawner import KubeSpawner
 from traitlets import Bool, Enum, Unicode, default
 
 from ..plan import Plan
-from ..provision import Mount, dns_label, mounts
+from ..provision import Placement, dns_label, placements
 from ..sizes import kube_quantity
 from .base import SpacesMixin
 
@@ -97,7 +97,7 @@ class KubeSpaceSpawner(SpacesMixin, KubeSpawner):
         """
         catalog = self.nbspaces_catalog()
         plan = self.resolve_plan(catalog)
-        volumes, volume_mounts = self._nbspaces_volumes(mounts(plan, catalog))
+        volumes, volume_mounts = self._nbspaces_volumes(placements(plan, catalog))
         self.volumes = self._merge("volumes", self.volumes, volumes)
         self.volume_mounts = self._merge("volume_mounts", self.volume_mounts, volume_mounts)
         self._nbspaces_keys = frozenset(volumes)
@@ -118,12 +118,12 @@ class KubeSpaceSpawner(SpacesMixin, KubeSpawner):
         env.update({k: v.replace("$", "$$") for k, v in self.nbspaces_env(self._nbspaces_plan).items()})
         return env
 
-    def _nbspaces_volumes(self, plan_mounts: Iterable[Mount]) -> tuple[dict[str, Any], dict[str, Any]]:
+    def _nbspaces_volumes(self, placed: Iterable[Placement]) -> tuple[dict[str, Any], dict[str, Any]]:
         """Volumes and volumeMounts keyed by volume name; the home key sorts first."""
         base = self.home_mount_path.rstrip("/")
         volumes: dict[str, Any] = {}
         volume_mounts: dict[str, Any] = {}
-        for m in plan_mounts:
+        for m in placed:
             if m.kind == "home":
                 # KubeSpawner expands {pvc_name} to the PVC it ensures.
                 volumes[HOME_VOLUME] = {"name": HOME_VOLUME, "persistentVolumeClaim": {"claimName": "{pvc_name}"}}

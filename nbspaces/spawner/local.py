@@ -39,7 +39,7 @@ from jupyterhub.utils import random_port
 from traitlets import Bool, Enum, Integer, Unicode, default, validate
 
 from ..catalog import Catalog
-from ..provision import Mount, mounts
+from ..provision import Placement, placements
 from .base import SpacesMixin
 
 LAUNCH_ENV = "NBSPACES_LAUNCH"
@@ -216,14 +216,14 @@ class LocalSpaceSpawner(SpacesMixin, LocalProcessSpawner):
     async def start(self) -> tuple[str, int]:
         catalog = self.nbspaces_catalog()
         self._plan = self.resolve_plan(catalog)
-        plan_mounts = [m for m in mounts(self._plan, catalog) if self._usable(m)]
+        placed = [m for m in placements(self._plan, catalog) if self._usable(m)]
         argv = [*self.cmd, *self.get_args()]
         if self.isolation == "strong":
-            launch = await asyncio.to_thread(self._prepare_strong, plan_mounts)
+            launch = await asyncio.to_thread(self._prepare_strong, placed)
             argv = [*_LAUNCHER, *argv]
         else:
             launch = None
-            await asyncio.to_thread(self._prepare_basic, plan_mounts, catalog)
+            await asyncio.to_thread(self._prepare_basic, placed, catalog)
         if self.port == 0:
             self.port = random_port()
         env = self.get_env()
@@ -245,7 +245,7 @@ class LocalSpaceSpawner(SpacesMixin, LocalProcessSpawner):
             uid, _ = self.run_as()
             await asyncio.to_thread(_kill_uid, uid)
 
-    def _usable(self, m: Mount) -> bool:
+    def _usable(self, m: Placement) -> bool:
         if m.kind != "shared" or os.path.isdir(_source_path(m.source, m.sub_path)):
             return True
         self.log.error(
@@ -256,11 +256,11 @@ class LocalSpaceSpawner(SpacesMixin, LocalProcessSpawner):
 
     # -- basic ------------------------------------------------------------------------
 
-    def _prepare_basic(self, plan_mounts: list[Mount], catalog: Catalog) -> None:
+    def _prepare_basic(self, placed: list[Placement], catalog: Catalog) -> None:
         """Make the home folder and link each shared folder of the plan into it."""
         home = Path(self.home_dir)
         home.mkdir(parents=True, exist_ok=True, mode=0o700)
-        wanted = {m.target: _source_path(m.source, m.sub_path) for m in plan_mounts if m.kind == "shared"}
+        wanted = {m.target: _source_path(m.source, m.sub_path) for m in placed if m.kind == "shared"}
         sources = {os.path.realpath(_source_path(f.source, f.sub_path)) for f in catalog.shared.values()}
         # Links left by an earlier plan (a folder a community admin turned off) go away.
         for entry in home.iterdir():
@@ -282,7 +282,7 @@ class LocalSpaceSpawner(SpacesMixin, LocalProcessSpawner):
 
     # -- strong -----------------------------------------------------------------------
 
-    def _prepare_strong(self, plan_mounts: list[Mount]) -> str:
+    def _prepare_strong(self, placed: list[Placement]) -> str:
         """Make the home image and mount point; return the launcher's instructions."""
         uid, gid = self.run_as()
         if self.private_tmp_size:
@@ -292,7 +292,7 @@ class LocalSpaceSpawner(SpacesMixin, LocalProcessSpawner):
                         f"nbspaces: c.LocalSpaceSpawner.{what} ({path}) is under /tmp, which strong "
                         "isolation replaces with a private /tmp; move it, or set private_tmp_size = ''"
                     )
-        home = next(m for m in plan_mounts if m.kind == "home")
+        home = next(m for m in placed if m.kind == "home")
         assert home.quota_bytes is not None
         image = Path(self.home_image)
         image.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -308,7 +308,7 @@ class LocalSpaceSpawner(SpacesMixin, LocalProcessSpawner):
         os.chmod(mountpoint.parent, 0o711)
         os.chown(mountpoint, uid, gid)
         os.chmod(mountpoint, 0o700)
-        writable = [m for m in plan_mounts if m.kind == "shared" and not m.read_only]
+        writable = [m for m in placed if m.kind == "shared" and not m.read_only]
         for m in writable:
             _share_with_group(_source_path(m.source, m.sub_path), self.shared_gid(m.space), self.log)
         nss_dir = Path(self.data_dir) / "nss" / fs_name(self.user.name)
@@ -324,7 +324,7 @@ class LocalSpaceSpawner(SpacesMixin, LocalProcessSpawner):
             "tmp_size": self.private_tmp_size,
             "binds": [
                 {"source": _source_path(m.source, m.sub_path), "target": m.target, "read_only": m.read_only}
-                for m in plan_mounts
+                for m in placed
                 if m.kind == "shared"
             ],
         }
