@@ -134,13 +134,21 @@ class NBSpacesFileSystem(AbstractFileSystem):
             driver.mkdir(where)
 
     def makedirs(self, path: str, exist_ok: bool = False) -> None:
-        parts = self._strip_protocol(path).split("/")
-        for i in range(1, len(parts) + 1):
-            try:
-                self.mkdir("/".join(parts[:i]), create_parents=False)
-            except FileExistsError:
-                if i == len(parts) and not exist_ok:
-                    raise
+        """Make the missing folders of ``path``, looked for from the deepest up: a folder that exists
+        costs one request and is never "made" again (a space's own folder, one in a read-only space)."""
+        path = self._strip_protocol(path)
+        if self.isdir(path):
+            if not exist_ok:
+                raise FileExistsError(f"{path} already exists")
+            return
+        parent = self._parent(path)
+        if parent != path:
+            self.makedirs(parent, exist_ok=True)
+        try:
+            self.mkdir(path, create_parents=False)
+        except FileExistsError:
+            if not (exist_ok and self.isdir(path)):  # made meanwhile by someone else: fine
+                raise
 
     def rm_file(self, path: str) -> None:
         """Delete a file, or an empty folder (fsspec's rm() removes folders this way, last)."""
@@ -184,13 +192,19 @@ class NBSpacesFileSystem(AbstractFileSystem):
         self.rm(path1, recursive=recursive, maxdepth=maxdepth)
 
     def cp_file(self, path1: str, path2: str, **kwargs: Any) -> None:
-        if self.isdir(path1):
-            self.makedirs(path2, exist_ok=True)  # fsspec's copy() creates folders this way
-            return
+        """Copy one file, making the target's missing folders as put() and object stores do.
+
+        The source is looked at first: a missing one is named as missing, and nothing is made.
+        """
+        path1, path2 = self._strip_protocol(path1), self._strip_protocol(path2)
         d1, w1, _ = self._where(path1)
         d2, w2 = self._writable(path2)
+        if self.info(path1)["type"] == "directory":
+            self.makedirs(path2, exist_ok=True)  # fsspec's copy() creates folders this way
+            return
+        self.makedirs(self._parent(path2), exist_ok=True)
         if d1 is not None and d1 is d2:
-            with _as_oserror(path2):
+            with _as_oserror(f"{path1} -> {path2}"):
                 d1.copy(w1, w2)
             return
         with self.open(path1, "rb") as src, self.open(path2, "wb") as dst:

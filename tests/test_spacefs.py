@@ -103,3 +103,32 @@ def test_ranged_reads_and_read_only_and_missing_credentials(fs: NBSpacesFileSyst
     assert fs.cat_file("ro/big.bin", start=0, end=3) == b"\x00\x01\x02"
     with pytest.raises(PermissionError, match="needs your credentials"):
         fs.ls("nocreds")
+
+
+def test_copy_and_put_create_missing_folders_and_errors_name_the_missing_path(
+        fs: NBSpacesFileSystem, dav: DavServer, tmp_path: Path) -> None:
+    """As fsspec's put() and object stores do: the target's folders are made on the way."""
+    fs.pipe_file("dav/a.txt", b"a")
+    (tmp_path / "h.txt").write_bytes(b"h")
+    outside = tmp_path.parent / f"{tmp_path.name}-up.txt"
+    outside.write_bytes(b"up")
+    fs.copy("dav/a.txt", "dav/new/sub/a.txt")  # within a space: one COPY
+    fs.copy("dav/a.txt", "fromdav/sub/a.txt")  # remote to home
+    fs.copy("h.txt", "dav/fromhome/sub/h.txt")  # home to remote
+    fs.copy("h.txt", "inhome/sub/h.txt")  # within the home
+    fs.put(str(outside), "dav/put/sub/up.txt")
+    fs.put(str(outside), "puthome/sub/up.txt")
+    assert (dav.root / "new" / "sub" / "a.txt").read_bytes() == b"a"
+    assert (tmp_path / "fromdav" / "sub" / "a.txt").read_bytes() == b"a"
+    assert (dav.root / "fromhome" / "sub" / "h.txt").read_bytes() == b"h"
+    assert (tmp_path / "inhome" / "sub" / "h.txt").read_bytes() == b"h"
+    assert (dav.root / "put" / "sub" / "up.txt").read_bytes() == b"up"
+    assert (tmp_path / "puthome" / "sub" / "up.txt").read_bytes() == b"up"
+    for src, dst in (("dav/nope.txt", "dav/x/y.txt"), ("dav/nope.txt", "x/y.txt"), ("nope.txt", "dav/x/y.txt")):
+        with pytest.raises(FileNotFoundError) as missing:
+            fs.cp_file(src, dst)
+        assert src in str(missing.value) and "x/y.txt" not in str(missing.value)
+        assert not (dav.root / "x").exists() and not (tmp_path / "x").exists()  # a refused copy makes nothing
+    with pytest.raises(PermissionError, match="read-only"):
+        fs.copy("dav/a.txt", "ro/made/a.txt")
+    assert not (dav.root / "made").exists()
