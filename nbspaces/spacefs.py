@@ -176,10 +176,14 @@ class NBSpacesFileSystem(AbstractFileSystem):
 
     def mv(self, path1: str, path2: str, recursive: bool = False, maxdepth: int | None = None,
            **kwargs: Any) -> None:
+        """Move, making the target's missing folders as copy() does; nothing is made for a missing source."""
+        path1, path2 = self._strip_protocol(path1), self._strip_protocol(path2)
         d1, w1 = self._writable(path1)
         d2, w2 = self._writable(path2)
+        if d1 is d2 and self.exists(path1):  # within one space: one request, after the folders
+            self.makedirs(self._parent(path2), exist_ok=True)
         if d1 is not None and d1 is d2:
-            with _as_oserror(path1):
+            with _as_oserror(f"{path1} -> {path2}"):
                 d1.move(w1, w2)  # one request, folders included
             return
         if d1 is None and d2 is None:

@@ -132,3 +132,16 @@ def test_copy_and_put_create_missing_folders_and_errors_name_the_missing_path(
     with pytest.raises(PermissionError, match="read-only"):
         fs.copy("dav/a.txt", "ro/made/a.txt")
     assert not (dav.root / "made").exists()
+
+
+def test_mv_makes_missing_folders_and_names_a_missing_source(fs: NBSpacesFileSystem, dav: DavServer,
+                                                            tmp_path: Path) -> None:
+    fs.pipe_file("dav/m.txt", b"m")
+    (tmp_path / "hm.txt").write_bytes(b"hm")
+    fs.mv("dav/m.txt", "dav/moved/sub/m.txt")
+    fs.mv("hm.txt", "hmoved/sub/hm.txt")
+    assert (dav.root / "moved" / "sub" / "m.txt").read_bytes() == b"m"
+    assert (tmp_path / "hmoved" / "sub" / "hm.txt").read_bytes() == b"hm"
+    with pytest.raises(FileNotFoundError, match=r"dav/m\.txt"):
+        fs.mv("dav/m.txt", "dav/again/m.txt")
+    assert not (dav.root / "again").exists()
