@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 
 import pytest
+from traitlets.config import Config
 
+from nbspaces.spawner import LocalSpaceSpawner, configure_hub
 from tests.realhub import run_hub_until_exit, start_hub
 
 
@@ -61,3 +64,20 @@ def test_culler_timeout_below_activity_interval_is_refused(tmp_path: Path) -> No
     result = run_hub_until_exit(tmp_path, "c.NBSpaces.cull_timeout = 120")
     assert result.returncode != 0
     assert "cull_timeout (120 s) must exceed JupyterHub.last_activity_interval (300 s)" in result.stderr
+
+
+class KubeLabSpawner(LocalSpaceSpawner):
+    """A site's local spawner whose name happens to contain 'Kube'."""
+
+
+def test_configure_hub_asks_the_spawner_not_its_name(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    (tmp_path / "data").mkdir()
+    c = Config()
+    c.JupyterHub.spawner_class = KubeLabSpawner
+    c.LocalSpaceSpawner.isolation = "basic"
+    c.LocalSpaceSpawner.data_dir = str(tmp_path)
+    c.NBSpaces.secret_file = str(tmp_path / "nbspaces_secret")
+    c.NBSpaces.shared = {"data": {"source": str(tmp_path / "data"), "groups": ["*"]}}  # a host path
+    with caplog.at_level(logging.WARNING, logger="JupyterHub"):
+        configure_hub(c)  # a wrong catalog would stop the hub (SystemExit)
+    assert "nbspaces isolation: basic." in caplog.text

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
@@ -18,6 +20,7 @@ from traitlets.config import Config
 
 from nbspaces.catalog import CatalogError
 from nbspaces.plan import Plan
+from nbspaces.spawner import configure_hub
 from nbspaces.spawner.kube import HOME_VOLUME, KubeSpaceSpawner
 
 K8S_VERSION = "1.31.0"
@@ -287,3 +290,16 @@ async def test_start_requires_a_valid_catalog() -> None:
 async def test_pod_needs_a_plan() -> None:
     with pytest.raises(RuntimeError, match="nbspaces_prepare"):
         await spawner_for("alice").get_pod_manifest()
+
+
+class SiteSpawner(KubeSpaceSpawner):
+    """A site's own subclass: its name says nothing about Kubernetes."""
+
+
+def test_configure_hub_asks_the_spawner_not_its_name(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    c = make_config()  # shared folders with only a Kubernetes volume, no host path
+    c.JupyterHub.spawner_class = SiteSpawner
+    c.NBSpaces.secret_file = str(tmp_path / "nbspaces_secret")
+    with caplog.at_level(logging.WARNING, logger="JupyterHub"):
+        configure_hub(c)  # a wrong catalog would stop the hub (SystemExit)
+    assert "nbspaces isolation: kubernetes." in caplog.text

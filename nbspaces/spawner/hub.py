@@ -104,16 +104,18 @@ def configure_hub(c: Config) -> None:
     """Validate the catalog and add the culler and community-admin roles to ``c``."""
     settings = NBSpaces(config=c)
     spawner = _spawner_class(c)
-    kube = "Kube" in spawner.__name__
-    isolation, auto_reason = _isolation(c, spawner, kube)
+    isolation, auto_reason = _isolation(c, spawner)
+    # The spawner says where shared folders come from: host paths (checked here, once) or
+    # Kubernetes volumes.
+    need = getattr(spawner, "catalog_need", None) or "source"
     try:
-        catalog = settings.catalog(need="volume" if kube else "source", check_sources=not kube)
+        catalog = settings.catalog(need=need, check_sources=need == "source")
     except CatalogError as e:
         raise SystemExit(str(e)) from None
     if isolation == "strong":
         from .local import shared_gid
 
-        base = c.get(spawner.__name__, {}).get("shared_gid_base", 300000)
+        base = spawner(config=c).shared_gid_base
         gids: dict[int, str] = {}
         for name in sorted(catalog.shared):
             other = gids.setdefault(shared_gid(base, name), name)
@@ -156,10 +158,11 @@ def configure_hub(c: Config) -> None:
     _log_when_ready(isolation_note(isolation, auto_reason))
 
 
-def _isolation(c: Config, spawner: type, kube: bool) -> tuple[str, str | None]:
+def _isolation(c: Config, spawner: type) -> tuple[str, str | None]:
     """The isolation level the servers get, and why 'auto' chose it (None: not chosen by 'auto')."""
-    if kube:
-        return "kubernetes", None
+    fixed = getattr(spawner, "isolation", None)
+    if isinstance(fixed, str):  # set by the spawner class (Kubernetes), not a configurable trait
+        return fixed, None
     configured = next((c[k.__name__]["isolation"] for k in spawner.__mro__
                        if "isolation" in c.get(k.__name__, {})), None)
     if configured == "strong" and os.geteuid() != 0:
