@@ -292,6 +292,12 @@ async def test_pod_needs_a_plan() -> None:
         await spawner_for("alice").get_pod_manifest()
 
 
+async def test_one_settings_object_per_spawner() -> None:
+    spawner = spawner_for("alice")
+    assert spawner.nbspaces is spawner.nbspaces
+    assert spawner.nbspaces is not spawner_for("bob").nbspaces
+
+
 class SiteSpawner(KubeSpaceSpawner):
     """A site's own subclass: its name says nothing about Kubernetes."""
 

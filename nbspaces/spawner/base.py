@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from ..catalog import Catalog
@@ -26,8 +27,9 @@ class SpacesMixin:
 
     _nbspaces_auth_state: dict[str, Any] | None = None
 
-    @property
+    @functools.cached_property
     def nbspaces(self) -> NBSpaces:
+        """The site's settings (``c.NBSpaces``), read once per spawner."""
         return NBSpaces(parent=self)  # type: ignore[arg-type]
 
     def nbspaces_catalog(self) -> Catalog:
