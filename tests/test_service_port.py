@@ -65,3 +65,15 @@ def test_the_default_port_is_a_free_one_while_8082_is_taken(tmp_path: Path) -> N
             assert r.json()["user"] == "keyholder" and len(r.json()["key"]) == 44
         finally:
             hub.stop()
+
+
+def test_a_hub_start_logs_no_warning_of_python(tmp_path: Path) -> None:
+    hub = start_hub(tmp_path, "")
+    try:
+        hub.ensure_user("keyholder")
+        r = requests.get(f"{hub.url}/services/nbspaces/key", timeout=30,
+                         headers={"Authorization": f"token {hub.user_token('keyholder')}"})
+        assert r.status_code == 200, r.text  # the service started: what it printed is in the log
+        assert "Warning:" not in hub.log()
+    finally:
+        hub.stop()

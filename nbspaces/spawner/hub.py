@@ -26,7 +26,6 @@ from traitlets.utils.importstring import import_item
 
 from ..catalog import CatalogError
 from .config import NBSpaces
-from .service import BIND_ENV, SECRET_ENV
 
 CULLER_SCOPES = ["list:users", "read:users:activity", "read:servers", "delete:servers"]
 # The hub's own default; the culler's timeout must exceed it or active servers look idle.
@@ -179,6 +178,11 @@ def _isolation(c: Config, spawner: type) -> tuple[str, str | None]:
 
 
 SERVICE_NAME = "nbspaces"
+# The environment of the nbspaces service (nbspaces.spawner.service reads it). They live here,
+# not there: the service runs as `python -m nbspaces.spawner.service`, which imports this
+# package first, and Python warns when a module it runs was already imported by its package.
+SECRET_ENV = "NBSPACES_SECRET_FILE"
+BIND_ENV = "NBSPACES_SERVICE_BIND"  # host:port to listen on; the hub's URL for it may name another host
 SERVER_SCOPES = ["users:activity!user", "access:servers!server"]
 
 

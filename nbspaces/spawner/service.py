@@ -20,8 +20,7 @@ from jupyterhub.services.auth import HubAuthenticated
 from jupyterhub.utils import url_path_join
 from tornado import ioloop, web
 
-SECRET_ENV = "NBSPACES_SECRET_FILE"
-BIND_ENV = "NBSPACES_SERVICE_BIND"  # host:port to listen on; the hub's URL for us may name another host
+from .hub import BIND_ENV, SECRET_ENV
 
 
 def user_key(secret: bytes, user: str) -> bytes:
