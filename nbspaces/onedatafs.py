@@ -20,11 +20,15 @@ buffers that otherwise group small reads and writes into large requests.
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 from typing import Any
 
+import fs.path
+from fs.errors import DirectoryExists
 from fs.onedatarestfs import OnedataRESTFS
+from fs.onedatarestfs.onedatarestfs import OnedataRESTFile
 
 from .drivers.onedata import BLOCK, onezone_of
 
@@ -36,6 +40,34 @@ def _verify(insecure: bool) -> bool | str:
     if insecure:
         return False
     return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("SSL_CERT_FILE") or True
+
+
+class _File(OnedataRESTFile):  # type: ignore[misc]
+    """Onedata's REST file, positioned as Python's files are: fs.onedatarestfs refuses to seek back
+    from the current position, lets a seek before the start through, and writes a file opened to
+    append where its position is, not at its end."""
+
+    def _size(self) -> int:
+        return int(self.client().get_attributes(self._space_name, attributes=["size"], file_id=self._file_id)["size"])
+
+    def seek(self, pos: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_SET:
+            base = 0
+        elif whence == io.SEEK_CUR:
+            base = self.pos
+        elif whence == io.SEEK_END:
+            base = self._size()
+        else:
+            raise ValueError(f"invalid whence ({whence}, should be 0, 1 or 2)")
+        if base + pos < 0:
+            raise OSError(errno.EINVAL, f"Cannot seek to {base + pos}, before the start of {self._file_path}")
+        self.pos = base + pos
+        return self.pos
+
+    def write(self, data: Any) -> int | None:
+        if self.mode.appending:
+            self.pos = self._size()  # as O_APPEND: at the end, whatever was written there meanwhile
+        return super().write(data)  # type: ignore[no-any-return]
 
 
 class OnedataFS(OnedataRESTFS):  # type: ignore[misc]
@@ -64,8 +96,21 @@ class OnedataFS(OnedataRESTFS):  # type: ignore[misc]
                          preferred_oneproviders=[provider], verify_ssl=verify, timeout=provider_timeout)
         self._buffer = 0 if no_buffer else BLOCK
 
+    def makedir(self, path: str, permissions: Any = None, recreate: bool = False) -> Any:
+        """A space's own folder exists, as any other folder: fs.onedatarestfs refuses to "make" it
+        even with recreate=True, so makedirs() and fs.copy into a space failed."""
+        if "/" not in fs.path.relpath(path).strip("/") and self.isdir(path):
+            if not recreate:
+                raise DirectoryExists(path)
+            return self.opendir(path)
+        return super().makedir(path, permissions, recreate)
+
     def openbin(self, path: str, mode: str = "r", buffering: int = -1, **options: Any) -> Any:
         raw = super().openbin(path, mode, buffering=buffering, **options)
+        if isinstance(raw, OnedataRESTFile):
+            raw.__class__ = _File  # fs.onedatarestfs builds its file class itself; this one only positions
+            if "w" in mode:
+                raw.truncate(0)  # fs.onedatarestfs writes over an existing file, leaving its old tail
         if not self._buffer or buffering == 0 or not isinstance(raw, io.RawIOBase):
             return raw
         if "r" in mode and "+" not in mode:

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from fs.copy import copy_dir
+from fs.errors import DirectoryExists
+from fs.osfs import OSFS
 
 from tests.standins.onedata import OnedataStandIn
 
@@ -73,3 +78,80 @@ def test_the_native_plugin_wins_where_installed(tmp_path: Path) -> None:
     result = run("import fs.onedatafs as m; print(getattr(m, 'NATIVE', False), m.__name__)", {}, str(tmp_path))
     assert result.returncode == 0, result.stderr
     assert result.stdout.split()[0] == "True"
+
+
+@pytest.fixture(scope="module")
+def odfs(od: OnedataStandIn) -> Iterator[tuple[Any, Path]]:
+    """EGI's snippet's filesystem, in this process, and the folder of its one space ("lab")."""
+    from fs.onedatafs import OnedataFS
+
+    user = od.add_user("Ada")
+    space = od.add_space("lab", [user])
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("REQUESTS_CA_BUNDLE", str(od.ca_file))
+        filesystem = OnedataFS(od.provider_domain(), od.create_token(user), force_direct_io=True)
+    yield filesystem, od.space_dir(space)
+    filesystem.close()
+
+
+# Each step: ("io", n) reads n bytes (writes n bytes in write modes), ("seek", offset, whence).
+SEEKS = [
+    [("io", 3), ("seek", -5, io.SEEK_END), ("io", 2)],
+    [("io", 3), ("seek", -2, io.SEEK_CUR), ("io", 2)],
+    [("io", 10), ("seek", -5, io.SEEK_CUR), ("io", 2)],
+    [("seek", 4, io.SEEK_SET), ("seek", -3, io.SEEK_CUR), ("io", 2)],
+    [("seek", 3, io.SEEK_END), ("io", 2)],
+    [("seek", -50, io.SEEK_END)],
+    [("seek", -1, io.SEEK_CUR)],
+]
+
+
+def _play(f: Any, steps: list[tuple[Any, ...]], writing: bool) -> list[Any]:
+    """What a user sees of each step, until one is refused."""
+    seen: list[Any] = []
+    for step in steps:
+        try:
+            if step[0] == "seek":
+                seen.append(f.seek(step[1], step[2]))
+            else:
+                seen.append(f.write(b"abcdefghij"[:step[1]]) if writing else f.read(step[1]))
+            seen.append(f.tell())
+        except (OSError, ValueError):
+            return [*seen, "refused"]
+    return seen
+
+
+@pytest.mark.parametrize("buffering", [-1, 0], ids=["buffered", "raw"])
+@pytest.mark.parametrize("mode", ["r", "r+", "w", "a"])
+def test_files_seek_as_local_files_do(odfs: tuple[Any, Path], tmp_path: Path, mode: str, buffering: int) -> None:
+    """The PyFilesystem contract is Python's: back from the end or the current position, past the end."""
+    filesystem, space = odfs
+    local = OSFS(str(tmp_path))
+    for n, steps in enumerate(SEEKS):
+        name = f"seek-{mode}-{buffering}-{n}.bin"
+        (space / name).write_bytes(b"0123456789")
+        (tmp_path / name).write_bytes(b"0123456789")
+        with filesystem.openbin(f"/lab/{name}", mode, buffering=buffering) as f:
+            got = _play(f, steps, mode != "r")
+        with local.openbin(name, mode, buffering=buffering) as f:
+            expected = _play(f, steps, mode != "r")
+        assert got == expected, steps
+        assert (space / name).read_bytes() == (tmp_path / name).read_bytes(), steps
+
+
+def test_makedirs_in_a_space_and_upload(odfs: tuple[Any, Path], tmp_path: Path) -> None:
+    """A space's own folder exists: makedirs(..., recreate=True) and copies into it go on."""
+    filesystem, space = odfs
+    filesystem.makedirs("/lab", recreate=True)
+    filesystem.makedir("/lab", recreate=True)
+    filesystem.makedirs("/lab/a/b", recreate=True)
+    filesystem.makedirs("/lab/a/b", recreate=True)
+    with pytest.raises(DirectoryExists):
+        filesystem.makedir("/lab")
+    (tmp_path / "up" / "sub").mkdir(parents=True)
+    (tmp_path / "up" / "sub" / "data.csv").write_text("x,y\n")
+    copy_dir(OSFS(str(tmp_path / "up")), "/", filesystem, "/lab")
+    copy_dir(OSFS(str(tmp_path / "up")), "/", filesystem, "/lab/a/b")
+    assert (space / "a" / "b").is_dir()
+    assert (space / "sub" / "data.csv").read_text() == "x,y\n"
+    assert (space / "a" / "b" / "sub" / "data.csv").read_text() == "x,y\n"
