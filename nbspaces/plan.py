@@ -66,9 +66,6 @@ class Plan:
     def space(self, name: str) -> Space | None:
         return next((s for s in self.spaces if s.name == name), None)
 
-    def by_mount(self, mount: str) -> Space | None:
-        return next((s for s in self.spaces if s.mount == mount), None)
-
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"), sort_keys=True)
 

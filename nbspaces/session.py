@@ -15,13 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from . import tokens
-from .credentials import CredentialStore, write_private
+from .credentials import STORE_NAME, CredentialStore, write_private
 from .drivers import Driver, DriverError, Problem, clean_path, driver_class
 from .keys import fetch_key
 from .plan import Plan, Space
 
 USER_SPACES = ".nbspaces/spaces.json"
-CREDENTIALS = ".nbspaces/credentials"
 
 
 def load_user_spaces(home: Path, plan: Plan) -> list[Space]:
@@ -83,7 +82,7 @@ class Session:
             if space.name not in self._drivers:
                 credentials = None
                 if cls.credential_fields:
-                    store = CredentialStore(self.home / CREDENTIALS, self._key or fetch_key())
+                    store = CredentialStore(self.home / STORE_NAME, self._key or fetch_key())
                     credentials = store.get(space.name)
                     if not credentials:
                         raise DriverError(Problem.AUTH, f"'{space.mount}' needs your credentials: connect it "

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-from nbspaces.credentials import CredentialStore
+from nbspaces.credentials import STORE_NAME, CredentialStore
 from nbspaces.plan import Plan, Space
-from nbspaces.session import CREDENTIALS, Session
+from nbspaces.session import Session
 from nbspaces.spacefs import NBSpacesFileSystem
 from tests.webdav_servers import DavServer, wsgidav
 
@@ -32,7 +32,7 @@ def fs(dav: DavServer, tmp_path: Path) -> NBSpacesFileSystem:
         Space(name="nocreds", kind="webdav", mount="nocreds", settings=settings),
     ))
     key = Fernet.generate_key()
-    store = CredentialStore(tmp_path / CREDENTIALS, key)
+    store = CredentialStore(tmp_path / STORE_NAME, key)
     for name in ("dav", "ro"):
         store.set(name, {"username": dav.user, "password": dav.password})
     for child in dav.root.iterdir():

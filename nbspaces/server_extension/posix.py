@@ -114,9 +114,5 @@ class PosixMounts:
         except subprocess.TimeoutExpired:
             proc.kill()
 
-    def is_mounted(self, name: str) -> bool:
-        entry = self.procs.get(name)
-        return entry is not None and entry[0].poll() is None and os.path.ismount(entry[1])
-
     async def stop(self) -> None:
         await asyncio.gather(*(asyncio.to_thread(self.unmount, n) for n in list(self.procs)))

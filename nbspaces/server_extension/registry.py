@@ -20,12 +20,12 @@ from typing import Any
 
 from .. import tokens
 from ..catalog import NAME_RE, RESERVED_NAMES
-from ..credentials import CredentialError, CredentialStore
+from ..credentials import STORE_NAME, CredentialError, CredentialStore
 from ..drivers import Driver, DriverError, Problem, Usage, driver_class
 from ..drivers.base import AddressGuard, Network, check_addresses, check_fields
 from ..keys import KeyUnavailable
 from ..plan import Plan, Space
-from ..session import CREDENTIALS, load_user_spaces, save_user_spaces
+from ..session import load_user_spaces, save_user_spaces
 from .posix import LIMITED, PosixMounts, unavailable_reason
 
 USAGE_MAX_AGE = 60.0
@@ -97,7 +97,7 @@ class Registry:
                 key = await asyncio.to_thread(self._key)
             except KeyUnavailable as e:
                 raise RegistryError(503, f"Credentials cannot be stored or read now: {e}") from None
-            self._store = self._store or CredentialStore(self.home / CREDENTIALS, key)
+            self._store = self._store or CredentialStore(self.home / STORE_NAME, key)
         return self._store
 
     async def _save_user_spaces(self) -> None:
