@@ -18,6 +18,7 @@ import requests
 from nbspaces.drivers.base import DriverError, Problem
 from nbspaces.drivers.webdav import WebDAVDriver
 from tests.standins.nextcloud import MIN_CHUNK, NextcloudStandIn
+from tests.webdav_servers import wsgidav
 
 MIB = 1024 * 1024
 CHUNK_MIB = 10  # the driver's default
@@ -228,3 +229,19 @@ def test_chunk_mib_is_a_validated_setting(nc: NextcloudStandIn) -> None:
     assert WebDAVDriver({"url": nc.legacy_url, "chunk_mib": 1024}, None).chunk_size == 1024 * MIB
     assert WebDAVDriver({"url": nc.legacy_url}, None).chunk_size == CHUNK_MIB * MIB
     assert WebDAVDriver({"url": nc.legacy_url, "chunk_mib": None}, None).chunk_size == CHUNK_MIB * MIB
+
+
+def test_a_refused_login_names_nextclouds_app_password(nc: NextcloudStandIn, tmp_path: Path) -> None:
+    """B2DROP (Nextcloud) asks for an app password; other WebDAV servers take a plain password."""
+    wrong = WebDAVDriver({"url": nc.legacy_url, "label": "B2DROP"}, {"username": nc.login, "password": "wrong"})
+    with pytest.raises(DriverError) as e:
+        wrong.check()
+    assert e.value.problem is Problem.AUTH and e.value.message == "B2DROP refused the user name or app password"
+    plain = wsgidav(tmp_path)
+    try:
+        other = WebDAVDriver({"url": plain.url, "label": "My WebDAV"}, {"username": plain.user, "password": "wrong"})
+        with pytest.raises(DriverError) as e:
+            other.check()
+        assert e.value.problem is Problem.AUTH and e.value.message == "My WebDAV refused the user name or password"
+    finally:
+        plain.stop()

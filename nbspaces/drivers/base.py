@@ -7,7 +7,6 @@ relative to the space's root, '/'-separated, already checked (see :func:`clean_p
 from __future__ import annotations
 
 import ipaddress
-import posixpath
 import socket
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
@@ -227,11 +226,6 @@ def window(pieces: Iterable[bytes], skip: int = 0, left: int | None = None) -> I
             yield piece
         if left == 0:
             return
-
-
-def parent_and_name(path: str) -> tuple[str, str]:
-    parent, name = posixpath.split(path)
-    return parent, name
 
 
 @dataclass(frozen=True)

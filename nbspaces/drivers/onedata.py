@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 import requests
 
@@ -48,6 +49,13 @@ def onezone_of(provider: str, verify: bool | str = True, timeout: float | tuple[
         raise DriverError(Problem.OTHER, f"the Oneprovider {provider} names no Onezone")
     return str(zone)
 
+
+
+def _url_path(rel: str) -> str:
+    """A path as onedatafilerestclient puts it in a URL: it does not quote paths itself, so a name
+    with '%41', '#', '?' or a space would reach Onedata as another name, or a query. (A move's
+    source goes in a JSON body, as it is.)"""
+    return quote(rel, safe="/")
 
 class OnedataDriver(Driver):
     kind = "onedata"
@@ -209,7 +217,7 @@ class OnedataDriver(Driver):
             return Entry(name=path, is_dir=True)
         changes = self._changes
         with self._errors(f"'{path}'"):
-            attrs = self.client().get_attributes(space, file_path=rel, attributes=[*ATTRIBUTES, "fileId"])
+            attrs = self.client().get_attributes(space, file_path=_url_path(rel), attributes=[*ATTRIBUTES, "fileId"])
         if attrs.get("fileId"):
             self._remember(space, rel, str(attrs["fileId"]), changes)
         return self._entry(attrs)
@@ -230,7 +238,7 @@ class OnedataDriver(Driver):
         known = self._ids.get((space, rel))
         if known and time.monotonic() - known[0] < ID_TTL:
             return known[1]
-        return str(self.client().get_file_id(space, file_path=rel))
+        return str(self.client().get_file_id(space, file_path=_url_path(rel)))
 
     def _changed(self) -> None:
         """After our own write, move or delete: ids learned before, or while it ran, may name other
@@ -287,7 +295,7 @@ class OnedataDriver(Driver):
         temp = posixpath.join(folder, f".{name}.{secrets.token_hex(4)}.nbspaces-upload")
         client = self.client()
         with self._errors(f"writing '{path}'"):
-            file_id = client.create_file(space, temp, file_type="REG")
+            file_id = client.create_file(space, _url_path(temp), file_type="REG")
             try:
                 offset, block = 0, bytearray()
                 for piece in chunks:
@@ -298,8 +306,8 @@ class OnedataDriver(Driver):
                 if block or offset == 0:
                     client.put_file_content(space, bytes(block), file_id=file_id, offset=offset)
                 if self._exists(path):
-                    client.remove(space, file_path=rel)  # the move puts the new file in its place
-                client.move(space, temp, space, rel)
+                    client.remove(space, file_path=_url_path(rel))  # the move puts the new file in its place
+                client.move(space, temp, space, _url_path(rel))
             except BaseException:
                 with contextlib.suppress(Exception):
                     client.remove(space, file_id=file_id)
@@ -312,7 +320,7 @@ class OnedataDriver(Driver):
         if not rel:
             raise DriverError(Problem.EXISTS, f"'{path}' already exists")
         with self._errors(f"creating '{path}'"):
-            self.client().create_file(space, rel, file_type="DIR")
+            self.client().create_file(space, _url_path(rel), file_type="DIR")
 
     def delete(self, path: str) -> None:
         space, rel = self._split(path)
@@ -320,7 +328,7 @@ class OnedataDriver(Driver):
             raise DriverError(Problem.FORBIDDEN, f"'{path}' is a whole space; it cannot be deleted from here")
         try:
             with self._errors(f"deleting '{path}'"):
-                self.client().remove(space, file_path=rel)
+                self.client().remove(space, file_path=_url_path(rel))
         finally:
             self._changed()
 
@@ -335,7 +343,7 @@ class OnedataDriver(Driver):
             raise DriverError(Problem.EXISTS, f"'{dst}' already exists")
         try:
             with self._errors(f"moving '{src}'"):
-                self.client().move(s_space, s_rel, d_space, d_rel)
+                self.client().move(s_space, s_rel, d_space, _url_path(d_rel))
         finally:
             self._changed()
 

@@ -59,6 +59,9 @@ MAX_CHUNK = 5 * 1024 * MIB
 _NEXTCLOUD_ROOT = re.compile(r"(?P<prefix>.*?)/remote\.php/(?:webdav|dav/files/(?P<user>[^/]+))(?P<folder>/.*)?")
 # The hidden name a streamed write uses until every byte arrived (see _write_streamed).
 _UPLOAD = re.compile(r"\.(?P<name>.+)\.[0-9a-f]{8}\.nbspaces-upload")
+# Servers that read a '?' in a MOVE or COPY's Destination as the start of a query: WsgiDAV
+# unquotes the header before it parses it (mar10/wsgidav#139), so 'a?b' would arrive as 'a'.
+_DESTINATION_SPLITS_AT_QUERY = re.compile(r"WsgiDAV/")
 _PROPFIND = (
     b'<?xml version="1.0" encoding="utf-8"?><d:propfind xmlns:d="DAV:"><d:prop>'
     b"<d:resourcetype/><d:getcontentlength/><d:getlastmodified/><d:getetag/><d:getcontenttype/>"
@@ -178,6 +181,7 @@ class WebDAVDriver(Driver):
         self.client.verify = bool(settings.get("verify_tls", True))
         self.session: requests.Session = http_session(self.network)
         self.client.session = self.session
+        self.server = ""  # the server's software, as its answers name it (Server header)
         if self.credentials.get("username"):
             # Basic auth in UTF-8 (RFC 7617's charset, what Nextcloud and wsgidav decode): requests
             # encodes text as latin-1, which fails on '€', Cyrillic or an emoji.
@@ -201,6 +205,7 @@ class WebDAVDriver(Driver):
                                      **kwargs)
         except requests.RequestException as e:
             raise unreachable(self.label, self.host, e) from None
+        self.server = r.headers.get("Server", self.server)
         if r.status_code < 400 or r.status_code in ok:
             return r
         r.close()
@@ -209,7 +214,9 @@ class WebDAVDriver(Driver):
     def _error(self, status: int, method: str, path: str) -> DriverError:
         where = f"'{path}'" if path else "the space"
         if status == 401:
-            return DriverError(Problem.AUTH, f"{self.label} refused the user name or app password")
+            # "App password" is Nextcloud's (B2DROP's) word; other servers take a plain password.
+            secret = "app password" if self._nextcloud() is not None else "password"
+            return DriverError(Problem.AUTH, f"{self.label} refused the user name or {secret}")
         if status == 403:
             return DriverError(Problem.FORBIDDEN, f"{self.label} does not allow {method} on {where}")
         if status == 404:
@@ -232,7 +239,8 @@ class WebDAVDriver(Driver):
         return list(WebDavXmlUtils.parse_get_list_info_response(r.content))
 
     def _entry(self, info: dict[str, Any]) -> Entry:
-        name = posixpath.basename(unquote(str(info["path"])).rstrip("/"))
+        # webdavclient3 gives the href's path unquoted already: a name with '%41' in it stays so.
+        name = posixpath.basename(str(info["path"]).rstrip("/"))
         size = info.get("size")
         return Entry(
             name=name,
@@ -251,7 +259,7 @@ class WebDAVDriver(Driver):
     def list(self, path: str) -> list[Entry]:
         infos = self._propfind(path, 1, folder=True)
         own = unquote(urlsplit(self._url(path, folder=True)).path).rstrip("/")
-        return [self._entry(i) for i in infos if unquote(str(i["path"])).rstrip("/") != own]
+        return [self._entry(i) for i in infos if str(i["path"]).rstrip("/") != own]
 
     def stat(self, path: str) -> Entry:
         infos = self._propfind(path, 0, folder=False)
@@ -360,6 +368,7 @@ class WebDAVDriver(Driver):
                                              "the upload failed, try again")
 
     def _write_streamed(self, path: str, chunks: Iterable[bytes], size: int | None) -> None:
+        self._check_destination(path)  # the file gets its name by a MOVE
         folder, name = posixpath.split(path)
         temp = posixpath.join(folder, f".{name}.{secrets.token_hex(4)}.nbspaces-upload")
         # A known size goes as Content-Length; an unknown one as chunked transfer encoding.
@@ -412,13 +421,33 @@ class WebDAVDriver(Driver):
     def delete(self, path: str) -> None:
         self._request("DELETE", path)
 
+    def _check_destination(self, dst: str) -> None:
+        """Refuse, before anything is sent, a destination the server would store under another name."""
+        if "?" in dst and _DESTINATION_SPLITS_AT_QUERY.match(self.server):
+            raise DriverError(Problem.INVALID, f"{self.label} cannot give a file a name with '?' in it (its server, "
+                                               f"{self.server.split()[0]}, would cut the name there); "
+                                               "choose a name without '?'")
+
     def _transfer(self, method: str, src: str, dst: str, headers: dict[str, str]) -> None:
+        self._check_destination(dst)
         try:
             self._request(method, src, headers={"Destination": self._url(dst), "Overwrite": "F", **headers})
         except DriverError as e:
             if e.problem is Problem.EXISTS:  # it is the destination that is taken
                 raise DriverError(Problem.EXISTS, f"'{dst}' already exists on {self.label}") from None
+            if e.problem is not Problem.NOT_FOUND and not self._exists(src):
+                # Servers refuse to move what is not there in their own ways (rclone: 403).
+                raise DriverError(Problem.NOT_FOUND, f"'{src}' does not exist on {self.label}") from None
             raise
+
+    def _exists(self, path: str) -> bool:
+        try:
+            self.stat(path)
+        except DriverError as e:
+            if e.problem is Problem.NOT_FOUND:
+                return False
+            raise
+        return True
 
     def move(self, src: str, dst: str) -> None:
         self._transfer("MOVE", src, dst, {})

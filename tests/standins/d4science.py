@@ -556,7 +556,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Type", "application/octet-stream")
         self.send_header("Content-Length", str(size))
-        self.send_header("content-disposition", f"attachment; filename = {name}")
+        # The name's UTF-8 bytes as they are (http.server writes headers as latin-1 characters).
+        self.send_header("content-disposition", f"attachment; filename = {name}".encode().decode("latin-1"))
         self.end_headers()
         while piece := f.read(PIECE * 4):
             self.wfile.write(piece)

@@ -863,7 +863,9 @@ class OnedataStandIn:
             raise OnedataError(501, "notImplemented", "This operation is not implemented.")
         data, size = disk.read_bytes(), disk.stat().st_size
         headers = {"Content-Type": mimetypes.guess_type(disk.name)[0] or "application/octet-stream",
-                   "Content-Disposition": f'attachment; filename="{disk.name}"'}
+                   # Oneprovider (cowboy) sends the name's UTF-8 bytes as they are; http.server writes
+                   # headers as latin-1, so the bytes go as the latin-1 characters that are them.
+                   "Content-Disposition": f'attachment; filename="{disk.name}"'.encode().decode("latin-1")}
         header = req.headers.get("Range")
         self.download_ranges.append(header)
         if header is None:
