@@ -43,6 +43,7 @@ from jupyter_core.utils import ensure_async
 from jupyter_server import _tz as tz
 from jupyter_server.services.contents.filemanager import _get_created_timestamp
 from jupyter_server.services.contents.largefilemanager import AsyncLargeFileManager
+from jupyter_server.services.contents.manager import copy_pat
 from jupyter_server.utils import to_api_path
 from tornado.web import HTTPError
 from traitlets import Float, default
@@ -454,6 +455,8 @@ class SpacesContentsManager(AsyncLargeFileManager):
 
     async def rename_file(self, old_path: str, new_path: str) -> None:
         old_path, new_path = old_path.strip("/"), new_path.strip("/")
+        if new_path.startswith(old_path + "/"):  # refused here, in every space: storages refuse in their own ways
+            raise HTTPError(409, f"Cannot move '{old_path}' into itself: '{new_path}' is inside it")
         src, dst = self.locate_remote(old_path), self.locate_remote(new_path)
         if src and dst and src[0] is dst[0] and self.remote:
             await self.remote.move(src[0], src[1], dst[1], old_path)
@@ -509,33 +512,64 @@ class SpacesContentsManager(AsyncLargeFileManager):
                 self.ledger.release(hold)
             self.ledger.changed()
 
-    async def _remote_tree_bytes(self, path: str) -> int:
+    async def _remote_tree_bytes(self, path: str, limit: int | None = None) -> int:
+        """The bytes of a remote file or folder, from one listing per folder; a walk stops as soon as
+        it passes ``limit``."""
         model = await self.get(path, content=False)
         if model["type"] != "directory":
             return int(model.get("size") or 0)
-        listing = await self.get(path, content=True)
-        return sum([await self._remote_tree_bytes(c["path"]) for c in listing["content"]])
+        total = 0
+        for child in (await self.get(path, content=True))["content"]:
+            left = None if limit is None else limit - total
+            total += (await self._remote_tree_bytes(child["path"], left) if child["type"] == "directory"
+                      else int(child.get("size") or 0))
+            if limit is not None and total > limit:
+                break
+        return total
+
+    async def check_folder_size(self, path: str) -> None:
+        """jupyter_server's limit on folder copies (max_copy_folder_size_mb), in remote spaces too."""
+        if not self.locate_remote(path):
+            return await super().check_folder_size(path)  # type: ignore[no-any-return]
+        limit = self.max_copy_folder_size_mb * 1024 * 1024
+        size = await self._remote_tree_bytes(path, limit)
+        if size > limit:
+            raise HTTPError(400, f"Can't copy folders larger than {self.max_copy_folder_size_mb}MB, "
+                                 f'"{path}" is more than {await self._human_readable_size(limit)}')
 
     async def copy(self, from_path: str, to_path: str | None = None) -> dict[str, Any]:
+        """jupyter_server's copy: the same names (``x-Copy3.ipynb`` after ``x-Copy2.ipynb``), the same
+        size limit on folders, the same 404 for a folder that is not there. Where a remote space is on
+        either side, the bytes are streamed (jupyter_server's would hold a whole file in memory)."""
         from_path = from_path.strip("/")
         into = (to_path if to_path is not None else from_path.rpartition("/")[0]).strip("/")
-        if self.locate_remote(from_path) or self.locate_remote(into + "/x" if into else ""):
-            name = from_path.rpartition("/")[2]
-            if await self.dir_exists(into):
-                target = f"{into}/{await self.increment_filename(name, into, insert='-Copy')}".strip("/")
-            else:
-                target = into
-            await self._copy_between(from_path, target)
-            return await self.get(target, content=False)
-        space = self.space_of(into)
-        if space is not None and space.read_only:
-            raise HTTPError(
-                403, f"Cannot copy into '{into}': '{space.mount}' is shared with you read-only"
-            )
-        return await super().copy(from_path, to_path)  # files through save(), folders _copy_dir
+        if not (self.locate_remote(from_path) or self.locate_remote(into + "/x" if into else "")):
+            space = self.space_of(into)
+            if space is not None and space.read_only:
+                raise HTTPError(403, f"Cannot copy into '{into}': '{space.mount}' is shared with you read-only")
+            return await super().copy(from_path, to_path)  # files through save(), folders _copy_dir
+        model = await self.get(from_path, content=False)
+        if model["type"] == "directory":
+            await self.check_folder_size(from_path)
+        if await self.dir_exists(into):
+            name = copy_pat.sub(".", from_path.rpartition("/")[2])
+            target = f"{into}/{await self.increment_filename(name, into, insert='-Copy')}".strip("/")
+        elif model["type"] == "directory" or to_path is None:
+            raise HTTPError(404, f"No such directory: {into}")
+        else:  # a file copied to a name of its own, as jupyter_server allows
+            parent = into.rpartition("/")[0]
+            if parent and not await self.dir_exists(parent):
+                raise HTTPError(404, f"No such parent directory: {parent} to copy file in")
+            target = into
+        await self._copy_between(from_path, target)
+        return await self.get(target, content=False)
 
     async def _copy_dir(self, from_path: str, to_path_original: str, to_name: str, to_path: str) -> dict[str, Any]:
-        """A folder copied whole: its room reserved first, copied under a hidden name, then renamed."""
+        """A folder copied whole: its room reserved first, copied under a hidden name, then renamed.
+        A folder to copy into that does not exist is not made (jupyter_server's copytree would)."""
+        into = to_path.strip("/").rpartition("/")[0]
+        if not await self.dir_exists(into):
+            raise HTTPError(404, f"No such directory: {into}")
         os_from = self._get_os_path(from_path.strip("/"))
         os_to = self._get_os_path(to_path.strip("/"))
         tmp = os.path.join(os.path.dirname(os_to), f"{WRITE_PREFIX}{secrets.token_hex(6)}")

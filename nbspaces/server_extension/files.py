@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import mimetypes
 import re
 import threading
 from collections.abc import Callable, Iterator
@@ -147,8 +146,9 @@ class SpacesFilesHandler(AuthenticatedFileHandler):
             self.set_header("Content-Range", f"bytes {start}-{end}/{size}")
         self.set_status(status)
         self.set_header("Accept-Ranges", "bytes")
-        self.set_header("Content-Type", entry.mimetype or mimetypes.guess_type(entry.name)[0]
-                        or "application/octet-stream")
+        # The type jupyter_server's handler gives the same name in the home (it looks at the name only).
+        self.absolute_path = entry.name
+        self.set_header("Content-Type", self.get_content_type())
         self.set_header("Content-Length", str(max(0, end - start + 1)))
         if entry.modified:
             self.set_header("Last-Modified", format_datetime(entry.modified, usegmt=True))

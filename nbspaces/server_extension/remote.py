@@ -219,12 +219,14 @@ class RemoteContents:
     def model(self, mount: Mount, path: str, entry: Entry, listed: bool = False) -> dict[str, Any]:
         """A contents model. A time the storage does not give (a space's root, some folders) is
         null in a listing, which JupyterLab shows as no date; a model answered by itself keeps the
-        epoch, because jupyter_server sends its time as the Last-Modified header."""
+        epoch, because jupyter_server sends its time as the Last-Modified header. The mimetype is
+        jupyter_server's, guessed from the name (not the storage's Content-Type, which may carry a
+        charset or differ between servers)."""
         kind = "directory" if entry.is_dir else "notebook" if entry.name.endswith(".ipynb") else "file"
         modified = entry.modified or (None if listed else EPOCH)
         return {
             "name": entry.name, "path": path.strip("/"), "type": kind, "format": None, "content": None,
-            "mimetype": None if entry.is_dir else (entry.mimetype or mimetypes.guess_type(entry.name)[0]),
+            "mimetype": mimetypes.guess_type(entry.name)[0] if kind == "file" else None,
             "writable": self.writable(mount), "created": modified, "last_modified": modified,
             "size": entry.size, "hash": None, "hash_algorithm": None,
         }
@@ -264,18 +266,19 @@ class RemoteContents:
         if not content:
             return model
         if type == "notebook" or (type is None and model["type"] == "notebook"):
+            validation_error: dict[str, Any] = {}  # nbformat validates as it reads: once, as in the home
             try:
-                nb = nbformat.reads(data.decode("utf-8"), as_version=4)
+                nb = nbformat.reads(data.decode("utf-8"), as_version=4, capture_validation_error=validation_error)
             except Exception as e:
                 raise HTTPError(400, f"'{path}' is not a notebook: {e}") from e
             cm.mark_trusted_cells(nb, path)
             model.update(type="notebook", format="json", content=nb, mimetype=None)
-            cm.validate_notebook_model(model)
+            cm.validate_notebook_model(model, validation_error)
             return model
         model["type"] = "file"
         if format != "base64":
             try:
-                model.update(format="text", content=data.decode("utf-8"))
+                model.update(format="text", content=data.decode("utf-8"), mimetype=model["mimetype"] or "text/plain")
                 return model
             except UnicodeDecodeError:
                 if format == "text":
@@ -290,7 +293,10 @@ class RemoteContents:
         self.check_writable(mount, path, "save")
         if not rel:
             raise HTTPError(400, f"'{path}' is the space itself")
+        if self.hidden(rel):  # jupyter_server's words for it
+            raise HTTPError(400, f"Cannot create file or directory {path!r}")
         kind = model.get("type")
+        message = None
         chunk = model.get("chunk")
         key = (mount.space.name, rel)
         if kind == "directory":
@@ -332,15 +338,22 @@ class RemoteContents:
         elif kind == "notebook":
             nb = nbformat.from_dict(model.get("content"))
             cm.check_and_sign(nb, path)
-            data = nbformat.writes(nb).encode("utf-8")
+            validation_error: dict[str, Any] = {}
+            text = nbformat.writes(nb, version=nbformat.NO_CONVERT, capture_validation_error=validation_error)
+            data = (text if text.endswith("\n") else text + "\n").encode("utf-8")  # the bytes the home writes
             await self.call(mount, lambda d: d.write(rel, [data], len(data)))
+            # Saved, and the answer says what is wrong with it, as jupyter_server's save does.
+            message = cm.validate_notebook_model({"content": nb}, validation_error).get("message")
         elif kind == "file":
             data = decode_content(model)
             await self.call(mount, lambda d: d.write(rel, [data], len(data)))
         else:
             raise HTTPError(400, f"Unhandled contents type: {kind}")
         self.invalidate(mount, rel)
-        return self.model(mount, path, await self.call(mount, lambda d: d.stat(rel)))
+        saved = self.model(mount, path, await self.call(mount, lambda d: d.stat(rel)))
+        if message:
+            saved["message"] = message
+        return saved
 
     async def delete(self, mount: Mount, rel: str, path: str, always_delete_dir: bool = False) -> None:
         self.check_writable(mount, path, "delete")
@@ -358,11 +371,6 @@ class RemoteContents:
             raise HTTPError(403, f"Cannot move '{path}': it is the space itself")
         await self.call(mount, lambda d: d.move(src, dst))
         self.invalidate(mount, src, dst)
-
-    async def copy(self, mount: Mount, src: str, dst: str, path: str) -> None:
-        self.check_writable(mount, path, "copy into")
-        await self.call(mount, lambda d: d.copy(src, dst))
-        self.invalidate(mount, dst)
 
     async def exists(self, mount: Mount, rel: str, want_dir: bool | None) -> bool:
         upload = self._uploads.get((mount.space.name, rel))
