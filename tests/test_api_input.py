@@ -15,8 +15,9 @@ import pytest
 from cryptography.fernet import Fernet
 
 from nbspaces.catalog import Catalog
+from nbspaces.keys import KeyUnavailable
 from nbspaces.plan import resolve
-from nbspaces.server_extension.registry import Registry, RegistryError
+from nbspaces.server_extension.registry import Registry, RegistryError, new_space
 from nbspaces.session import USER_SPACES, load_user_spaces
 from tests.realhub import Hub, plan_of, start_hub
 from tests.webdav_servers import rclone, wsgidav
@@ -100,6 +101,46 @@ async def test_credentials_are_checked_against_the_kinds_fields(tmp_path: Path, 
     await reg.add("mine", "webdav", None, {"url": URL})
     assert says in await refused(reg.set_credentials("mine", values))
     assert not (tmp_path / ".nbspaces" / "credentials").exists()
+
+
+async def test_a_space_whose_credentials_cannot_be_stored_is_not_added(tmp_path: Path) -> None:
+    """Adding with credentials is one operation: when they cannot be stored, no space is left behind."""
+    def no_key() -> bytes:
+        raise KeyUnavailable("the hub's nbspaces service is not answering")
+
+    catalog = Catalog.parse(None, None, user_kinds=["webdav"])
+    plan, _ = resolve(catalog, "ada", {}, isolation="basic", quota_enforced_by="server")
+    reg = Registry(plan, str(tmp_path), no_key)
+    says = await refused(reg.add("mine", "webdav", None, {"url": URL}, {"username": "a", "password": "p"}), 503)
+    assert "not answering" in says
+    assert reg.mounts == {} and load_user_spaces(tmp_path, plan) == []
+
+
+async def test_a_space_whose_credentials_are_refused_is_not_added(tmp_path: Path) -> None:
+    dav = wsgidav(tmp_path / "dav")
+    try:
+        reg = registry(tmp_path / "home")
+        good = {"username": dav.user, "password": dav.password}
+        says = await refused(reg.add("mine", "webdav", None, {"url": dav.url}, {**good, "password": "wrong"}))
+        assert "refused the user name" in says
+        assert reg.mounts == {} and load_user_spaces(tmp_path / "home", reg.plan) == []
+        mount = await reg.add("mine", "webdav", None, {"url": dav.url}, good)
+        assert mount.status == "mounted" and await reg.stored_credentials() == {"mine"}
+    finally:
+        dav.stop()
+
+
+@pytest.mark.parametrize(("body", "says"), [
+    ({"kind": "webdav"}, "'name' must be text"),
+    ({"name": 3, "kind": "webdav"}, "'name' must be text"),
+    ({"name": "x", "kind": "webdav", "settings": []}, "'settings' must be an object"),
+    ({"name": "x", "kind": "webdav", "credentials": "secret"}, "'credentials' must be an object"),
+    ({"name": "x", "kind": "webdav", "colour": "red"}, "Unknown fields: colour"),
+])
+def test_a_new_spaces_fields_are_checked(body: dict, says: str) -> None:
+    with pytest.raises(RegistryError) as err:
+        new_space(body)
+    assert err.value.status == 400 and says in err.value.message
 
 
 # -- through HTTP -----------------------------------------------------------------------

@@ -15,7 +15,7 @@ from tornado import iostream
 from tornado.web import HTTPError
 
 from nbspaces.catalog import Catalog
-from nbspaces.plan import resolve
+from nbspaces.plan import Space, resolve
 from nbspaces.server_extension import files, remote
 from nbspaces.server_extension.registry import Registry
 from tests.webdav_servers import wsgidav
@@ -94,3 +94,32 @@ def test_uploaded_base64_decodes_strictly_fast_and_otherwise_leniently() -> None
     with pytest.raises(HTTPError) as err:
         remote.decode("aGVsbG8")  # cut short
     assert err.value.status_code == 400 and "cannot be read as base64" in (err.value.log_message or "")
+
+
+async def test_the_overview_shows_every_space_and_the_forms_to_add_one(tmp_path: Path) -> None:
+    """What the Data panel lists: local spaces as the contents manager finds them, remote ones as the
+    registry knows them, and a form for each kind the user may add or has."""
+    catalog = Catalog.parse(
+        {"size": "1GiB"}, {"team": {"source": str(tmp_path), "groups": {"*": "ro"}}}, user_kinds=["webdav"],
+        remote={"dav": {"kind": "webdav", "url": "http://127.0.0.1:9/dav", "groups": {"*": "rw"}}})
+    plan, _ = resolve(catalog, "ada", {}, isolation="basic", quota_enforced_by="server")
+    registry = Registry(plan, str(tmp_path / "home"), lambda: Fernet.generate_key())
+    await registry.add("mine", "webdav", None, {"url": "http://127.0.0.1:9/mine", "label": "Mine"})
+    seen = []
+
+    def local_status(space: Space) -> tuple[str, str]:
+        seen.append(space.name)
+        return ("mounted", "") if space.kind == "home" else ("error", "not there")
+
+    overview = await registry.overview(local_status, (5, 2**30))
+    spaces = {s["name"]: s for s in overview["spaces"]}
+    assert list(spaces) == ["home", "team", "dav", "mine"] and seen == ["home", "team"]
+    assert (spaces["home"]["used_bytes"], spaces["home"]["quota_bytes"]) == (5, 2**30)
+    assert (spaces["team"]["status"], spaces["team"]["reason"], spaces["team"]["read_only"]) == ("error", "not there",
+                                                                                                True)
+    assert spaces["dav"]["status"] == spaces["mine"]["status"] == "mounting"  # not connected yet
+    assert spaces["mine"]["origin"] == "user" and spaces["mine"]["settings"]["label"] == "Mine"
+    assert [f["name"] for f in spaces["dav"]["credential_fields"]] == ["username", "password"]
+    assert list(overview["kinds"]) == ["webdav"] and overview["user_kinds"] == ["webdav"]
+    assert overview["kinds"]["webdav"]["credential_fields"] == spaces["dav"]["credential_fields"]
+    assert await registry.describe(registry.get("mine")) == spaces["mine"]

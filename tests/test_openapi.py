@@ -22,7 +22,7 @@ from jupyter_server.base.handlers import APIHandler
 
 from nbspaces.drivers import KINDS
 from nbspaces.drivers.base import Setting
-from nbspaces.server_extension import handlers, registry
+from nbspaces.server_extension import handlers, kept, registry
 from nbspaces.server_extension.handlers import HANDLERS
 from nbspaces.server_extension.registry import STATUSES
 from tests.realhub import Hub, free_port, start_hub
@@ -288,7 +288,7 @@ def test_every_driver_says_how_a_form_asks_for_it() -> None:
 
     for kind in KINDS:
         cls = driver_class(kind)  # make test installs every optional driver
-        form = handlers.kind_form(kind)
+        form = registry.kind_form(kind)
         assert form is not None and form["label"] == cls.kind_label and form["label"] != kind, kind
         for field in form["setting_fields"]:
             assert field["label"] and field["type"] in ("url", "string", "boolean", "integer"), (kind, field)
@@ -298,23 +298,23 @@ def test_who_decides_what_is_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     root = str(tmp_path)
     hub = {"JUPYTERHUB_SERVICE_PREFIX": "/user/ada/"}
-    assert handlers.kept_folders(root, ["/mnt/project"], True, hub) == (["/mnt/project"], "config")
-    assert handlers.kept_folders(root, [], False, {}) == ([], "config")  # the admin says: nothing
-    assert handlers.kept_folders(root, None, True, hub) == ([root], "plan")
-    assert handlers.kept_folders(root, None, False, hub) == ([str(tmp_path / "home")], "home")
-    assert handlers.kept_folders(root, None, False, {}) == ([root], "local")  # jupyter lab on a laptop
+    assert kept.kept_folders(root, ["/mnt/project"], True, hub) == (["/mnt/project"], "config")
+    assert kept.kept_folders(root, [], False, {}) == ([], "config")  # the admin says: nothing
+    assert kept.kept_folders(root, None, True, hub) == ([root], "plan")
+    assert kept.kept_folders(root, None, False, hub) == ([str(tmp_path / "home")], "home")
+    assert kept.kept_folders(root, None, False, {}) == ([root], "local")  # jupyter lab on a laptop
 
 
 def test_kept_paths_relative_to_the_file_tree(tmp_path: Path) -> None:
     home = tmp_path / "home" / "ada"
     home.mkdir(parents=True)
     (tmp_path / "scratch").mkdir()
-    assert handlers.kept_paths(str(home), [str(home)]) == [""]
-    assert handlers.kept_paths(str(home / "sub"), [str(home)]) == [""]
-    assert handlers.kept_paths(str(tmp_path), [str(home)]) == ["home/ada"]
-    assert handlers.kept_paths(str(tmp_path / "scratch"), [str(home)]) == []
-    assert handlers.kept_paths(str(tmp_path), [str(home), str(tmp_path / "scratch")]) == ["home/ada", "scratch"]
-    assert handlers.kept_paths("/", [str(home)]) == [str(home).lstrip("/")]
+    assert kept.kept_paths(str(home), [str(home)]) == [""]
+    assert kept.kept_paths(str(home / "sub"), [str(home)]) == [""]
+    assert kept.kept_paths(str(tmp_path), [str(home)]) == ["home/ada"]
+    assert kept.kept_paths(str(tmp_path / "scratch"), [str(home)]) == []
+    assert kept.kept_paths(str(tmp_path), [str(home), str(tmp_path / "scratch")]) == ["home/ada", "scratch"]
+    assert kept.kept_paths("/", [str(home)]) == [str(home).lstrip("/")]
 
 
 # -- the document against the code -------------------------------------------------------
@@ -482,7 +482,7 @@ def test_real_answers_conform(site: tuple[Hub, DavServer]) -> None:
     # Wrong credentials: refused, nothing changes; right ones: mounted.
     wrong = api("PUT", "/spaces/{name}/credentials", 400, path={"name": "b2drop"},
                 json={**creds, "password": "not-the-password"})
-    assert wrong == {"message": "B2DROP refused the user name or app password", "reason": None}
+    assert wrong == {"message": "B2DROP refused the user name or password", "reason": None}  # not Nextcloud
     assert api("PUT", "/spaces/{name}/credentials", 400, path={"name": "b2drop"},
                json={**creds, "token": "x"})["message"].startswith("Unknown fields: token")
     assert api("GET", "/spaces/{name}", 200, path={"name": "b2drop"})["status"] == "needs-credentials"

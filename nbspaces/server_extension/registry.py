@@ -14,7 +14,7 @@ import re
 import subprocess
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -353,8 +353,22 @@ class Registry:
                 await asyncio.to_thread(store.reset)
             return await self._set(mount, "needs-credentials", "")
 
-    async def add(self, name: str, kind: str, mount_at: str | None, settings: dict[str, Any]) -> Mount:
-        """A space of the user's own, of a kind the admins allow."""
+    async def add(self, name: str, kind: str, mount_at: str | None, settings: dict[str, Any],
+                  credentials: dict[str, Any] | None = None) -> Mount:
+        """A space of the user's own, of a kind the admins allow. With ``credentials`` it is added
+        connected, or not at all: credentials that are refused or cannot be stored leave nothing."""
+        mount = await self._add(name, kind, mount_at, settings)
+        if credentials is None:
+            return mount
+        try:
+            return await self.set_credentials(name, credentials)
+        except Exception:
+            # Nothing was stored (set_credentials stores last); going through remove() would ask
+            # the credential store again, and a store that just failed fails again.
+            await self._drop(mount)
+            raise
+
+    async def _add(self, name: str, kind: str, mount_at: str | None, settings: dict[str, Any]) -> Mount:
         if kind not in self.plan.user_kinds:
             allowed = ", ".join(self.plan.user_kinds) or "none"
             raise RegistryError(403, f"Your admins do not let users add {kind!r} spaces (allowed: {allowed})")
@@ -393,9 +407,13 @@ class Registry:
         if mount.space.origin != "user":
             raise RegistryError(403, f"'{name}' comes from your admins; you can forget its credentials, not remove it")
         await self.forget(name)
+        await self._drop(mount)
+
+    async def _drop(self, mount: Mount) -> None:
+        """The user's space is no longer one of their spaces, from now and after a restart."""
         async with self._spaces_lock:
-            if self.mounts.get(name) is mount:
-                del self.mounts[name]
+            if self.mounts.get(mount.space.name) is mount:
+                del self.mounts[mount.space.name]
                 await self._save_user_spaces()
 
     async def usage(self, mount: Mount) -> Usage:
@@ -403,6 +421,86 @@ class Registry:
             mount.usage = await asyncio.to_thread(mount.driver.usage)
             mount.usage_at = time.monotonic()
         return mount.usage
+
+    # -- what the API shows -------------------------------------------------------------
+
+    async def describe(self, mount: Mount, stored: set[str] | None = None) -> dict[str, Any]:
+        """A remote space as the API shows it (``stored``: the spaces with stored credentials,
+        when the caller already has them). Never a secret."""
+        usage = await self.usage(mount) if mount.status == "mounted" else None
+        if stored is None:
+            stored = await self.stored_credentials()
+        space = mount.space
+        return {
+            "name": space.name, "kind": space.kind, "mount": space.mount, "mode": space.mode,
+            "read_only": space.mode == "ro", "origin": space.origin, "description": space.description,
+            "settings": public_settings(space), "status": mount.status, "reason": mount.reason,
+            "posix_reason": mount.posix_reason, "credential_fields": credential_fields(driver_class(space.kind)),
+            "has_credentials": space.name in stored, "used_bytes": usage.used if usage else None,
+            "quota_bytes": usage.total if usage else None, "posix": mount.posix,
+        }
+
+    async def overview(self, local_status: Callable[[Space], tuple[str, str]],
+                       home_usage: tuple[int, int] | None) -> dict[str, Any]:
+        """Every space of this server, and the forms of the kinds the user may add or has.
+
+        The contents manager knows the local spaces: ``local_status`` says whether the home or a
+        shared folder is where the plan puts it; ``home_usage`` is (used, quota) of the home.
+        """
+        spaces: list[dict[str, Any]] = []
+        for space in self.plan.spaces:
+            if space.kind in ("home", "shared"):
+                status, reason = local_status(space)
+                entry = {**asdict(space), "read_only": space.read_only, "status": status, "reason": reason,
+                         "origin": "catalog", "credential_fields": [], "has_credentials": False, "posix": True,
+                         "posix_reason": "", "used_bytes": None, "quota_bytes": None}
+                entry.pop("settings", None)
+                if space.kind == "home" and home_usage is not None:
+                    entry["used_bytes"], entry["quota_bytes"] = home_usage
+                spaces.append(entry)
+        stored = await self.stored_credentials()
+        for mount in self.mounts.values():
+            spaces.append(await self.describe(mount, stored))
+        kinds = {kind: form for kind in dict.fromkeys([*self.plan.user_kinds, *(s["kind"] for s in spaces)])
+                 if (form := kind_form(kind)) is not None}
+        return {"isolation": self.plan.isolation, "user_kinds": list(self.plan.user_kinds), "kinds": kinds,
+                "spaces": spaces}
+
+
+NEW_SPACE_FIELDS = {"name": (str, True), "kind": (str, True), "mount": (str, False), "settings": (dict, False),
+                    "credentials": (dict, False)}
+
+
+def new_space(data: dict[str, Any]) -> dict[str, Any]:
+    """The arguments of :meth:`Registry.add` from a request for a new space:
+    ``{"name", "kind", "mount"?, "settings"?, "credentials"?}``, each checked for its type."""
+    for key, (kind, required) in NEW_SPACE_FIELDS.items():
+        if (required or data.get(key) is not None) and not isinstance(data.get(key), kind):
+            raise RegistryError(400, f"'{key}' must be {'text' if kind is str else 'an object'}")
+    unknown = sorted(set(data) - set(NEW_SPACE_FIELDS))
+    if unknown:
+        raise RegistryError(400, f"Unknown fields: {', '.join(unknown)}")
+    return {"name": data["name"], "kind": data["kind"], "mount_at": data.get("mount"),
+            "settings": data.get("settings") or {}, "credentials": data.get("credentials")}
+
+
+def credential_fields(cls: type[Driver]) -> list[dict[str, Any]]:
+    """What to ask the user for a space of this kind: nothing for spaces on login tokens."""
+    if cls.login_token:
+        return []
+    return [{"name": k, "label": v, "secret": k in cls.secret_fields} for k, v in cls.credential_fields.items()]
+
+
+def kind_form(kind: str) -> dict[str, Any] | None:
+    """A kind's fields for the dialogs; None when its driver is not installed here."""
+    try:
+        cls = driver_class(kind)
+    except DriverError:
+        return None
+    settings = [{"name": name, "label": s.label, "type": s.type, "required": s.required}
+                for name, s in cls.setting_fields.items()]
+    return {"label": cls.kind_label, "login": bool(cls.login_token),
+            "credential_fields": credential_fields(cls), "setting_fields": settings}
 
 
 def public_settings(space: Space) -> dict[str, Any]:
