@@ -248,6 +248,9 @@ def test_moves_that_cannot_be_done_are_refused_with_their_reason(hub: Hub, root:
     for into in (f"{root}/d/sub/d", f"{root}/d/inside"):
         r = hub.contents("bea", "PATCH", f"{root}/d", json={"path": into})
         assert r.status_code == 409 and "into itself" in r.json()["message"], r.text
+    # Nor is a folder copied into itself (it would copy its own copy, deeper and deeper).
+    r = hub.contents("bea", "POST", f"{root}/d/sub", json={"copy_from": f"{root}/d"})
+    assert r.status_code == 409 and "into itself" in r.json()["message"], r.text
     assert names(hub, f"{root}/d") == {"sub": "directory"} and names(hub, f"{root}/d/sub") == {"f.txt": "file"}
     r = hub.contents("bea", "PATCH", f"{root}/nope.txt", json={"path": f"{root}/other.txt"})
     assert r.status_code == 404, r.text

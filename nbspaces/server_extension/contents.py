@@ -543,6 +543,8 @@ class SpacesContentsManager(AsyncLargeFileManager):
         either side, the bytes are streamed (jupyter_server's would hold a whole file in memory)."""
         from_path = from_path.strip("/")
         into = (to_path if to_path is not None else from_path.rpartition("/")[0]).strip("/")
+        if into == from_path or into.startswith(from_path + "/"):  # it would copy its own copy, ever deeper
+            raise HTTPError(409, f"Cannot copy '{from_path}' into itself: '{into}' is inside it")
         if not (self.locate_remote(from_path) or self.locate_remote(into + "/x" if into else "")):
             space = self.space_of(into)
             if space is not None and space.read_only:
