@@ -211,7 +211,7 @@ def test_data_panel_in_the_browser(site: tuple[Hub, DavServer, Path], page: sync
     password.fill("not-the-password")
     dialog.locator(".jp-Dialog-footer .jp-mod-accept").click()
     message = dialog.locator(".nbs-Form-message")
-    expect(message).to_have_text("B2DROP refused the user name or app password")
+    expect(message).to_have_text("B2DROP refused the user name or password")  # a WebDAV server, not Nextcloud
     expect(password).to_have_value("")  # a refused secret is not kept in the form
     dialog.locator(".jp-Dialog-content").screenshot(path=str(shots / "data-panel-credentials.png"))
     assert not (hub.data_dir / "homes" / "ada" / ".nbspaces" / "credentials").exists()
