@@ -380,3 +380,34 @@ for args in (["list"], ["umount", "b2drop"], ["list"], ["mount", "b2drop"], ["lo
     assert "unmounted" in runs[2]
     assert runs[3] == "0 b2drop: mounted "
     assert runs[4] == "1  nbspaces: There is no space named 'nosuch'"
+
+
+async def test_a_notebook_is_validated_once_as_it_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As jupyter_server reads one: nbformat validates while it reads, and the model takes that result."""
+    import nbformat
+    from jupyter_server.services.contents import manager
+    from jupyter_server.services.contents.largefilemanager import AsyncLargeFileManager
+
+    from nbspaces.server_extension.remote import RemoteContents
+    from tests.test_faults import registry
+
+    validations: list[object] = []
+
+    def counted(nb: object, *args: object, **kwargs: object) -> None:
+        validations.append(nb)
+        return real(nb, *args, **kwargs)
+
+    real = nbformat.validate
+    monkeypatch.setattr(nbformat, "validate", counted)
+    monkeypatch.setattr(manager, "validate_nb", counted)
+    dav = wsgidav(tmp_path)
+    try:
+        (dav.root / "n.ipynb").write_text(json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+        reg = registry(tmp_path / "home", dav.url)
+        mount = await reg.set_credentials("dav", {"username": dav.user, "password": dav.password})
+        cm = AsyncLargeFileManager(root_dir=str(tmp_path / "home"))
+        model = await RemoteContents(reg, allow_hidden=False).get(mount, "n.ipynb", "dav/n.ipynb", True, None, None, cm)
+        assert model["type"] == "notebook" and "message" not in model
+        assert len(validations) == 1
+    finally:
+        dav.stop()
