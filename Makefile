@@ -111,8 +111,11 @@ deps: system-deps $(STAMP) node_modules/.installed $(LABEXT_OUT) $(HELM)
 run: deps
 	$(BIN)/jupyterhub -f hub_config/jupyterhub_config.py
 
+# The Data panel's TypeScript and CSS: the JupyterLab extension template's linters (stylelint,
+# prettier, eslint; labextension/package.json), from the lock like the rest of its packages.
 lint: deps
 	$(BIN)/ruff check .
+	cd $(LABEXT) && npm run -s lint:check
 
 test: deps lint
 	cd $(LABEXT) && node_modules/.bin/vitest run

@@ -7,9 +7,19 @@ import { Dialog } from '@jupyterlab/apputils';
 import { TranslationBundle } from '@jupyterlab/translation';
 import { Widget } from '@lumino/widgets';
 
-import { KindForm, NewSpace, SettingField, Space, validateName, validateSetting } from './model';
+import {
+  askedSettings,
+  IKindForm,
+  INewSpace,
+  ISpace,
+  NameProblem,
+  newSpace,
+  SettingProblem,
+  validateName,
+  validateSetting
+} from './model';
 
-/** A form body: its inputs, and a line for the server's message. */
+/** A form body: its inputs, and a line for the first problem or the server's message. */
 class FormBody extends Widget {
   constructor() {
     super({ node: document.createElement('form') });
@@ -88,6 +98,12 @@ class FormBody extends Widget {
     this.message.hidden = !text;
   }
 
+  /** Shows the first problem of the inputs. */
+  showProblem(): void {
+    const shown = this.inputs.find(i => !i.validity.valid);
+    this.showError(shown?.validationMessage ?? '');
+  }
+
   setBusy(busy: boolean): void {
     for (const input of this.inputs) {
       input.disabled = busy;
@@ -145,7 +161,9 @@ class SubmitDialog extends Dialog<Record<string, string>> {
     const values = this._form.values();
     this._form.setBusy(true);
     this._form.showError('');
-    const buttons = this.node.querySelectorAll<HTMLButtonElement>('.jp-Dialog-footer button');
+    const buttons = this.node.querySelectorAll<HTMLButtonElement>(
+      '.jp-Dialog-footer button'
+    );
     buttons.forEach(b => (b.disabled = true));
     this._submit(values).then(
       () => {
@@ -157,14 +175,19 @@ class SubmitDialog extends Dialog<Record<string, string>> {
         this._busy = false;
         this._form.setBusy(false);
         buttons.forEach(b => (b.disabled = false));
-        this._form.showError(error instanceof Error ? error.message : String(error));
+        this._form.showError(
+          error instanceof Error ? error.message : String(error)
+        );
         // Secrets are typed again, never kept in the form after a refusal.
         for (const input of this._form.inputs) {
           if (input.type === 'password') {
             input.value = '';
           }
         }
-        (this._form.inputs.find(x => x.type === 'password') ?? this._form.inputs[0])?.focus();
+        (
+          this._form.inputs.find(x => x.type === 'password') ??
+          this._form.inputs[0]
+        )?.focus();
       }
     );
   }
@@ -175,7 +198,7 @@ class SubmitDialog extends Dialog<Record<string, string>> {
 }
 
 /** A link to where a service makes app passwords, when we know one. */
-function appPasswordLink(space: Space): string | null {
+function appPasswordLink(space: ISpace): string | null {
   const url = String(space.settings?.url ?? '');
   const label = String(space.settings?.label ?? space.name);
   if (/b2drop/i.test(url) || /b2drop/i.test(label)) {
@@ -190,7 +213,7 @@ function appPasswordLink(space: Space): string | null {
  * Resolves true when the credentials were accepted.
  */
 export async function credentialsDialog(
-  space: Space,
+  space: ISpace,
   trans: TranslationBundle,
   send: (values: Record<string, string>) => Promise<unknown>
 ): Promise<boolean> {
@@ -206,7 +229,10 @@ export async function credentialsDialog(
   if (space.has_credentials) {
     const stored = document.createElement('p');
     stored.className = 'nbs-Form-stored';
-    stored.textContent = trans.__('Credentials are stored for %1; the ones you give here replace them.', label);
+    stored.textContent = trans.__(
+      'Credentials are stored for %1; the ones you give here replace them.',
+      label
+    );
     form.node.appendChild(stored);
   }
   if (space.reason && space.status !== 'mounted') {
@@ -217,7 +243,9 @@ export async function credentialsDialog(
   }
   const link = appPasswordLink(space);
   for (const field of space.credential_fields) {
-    const fieldLabel = /b2drop/i.test(label) ? appLabel(field.name, field.label, trans) : field.label;
+    const fieldLabel = /b2drop/i.test(label)
+      ? appLabel(field.name, field.label, trans)
+      : field.label;
     form.addField(fieldLabel, field.name, { secret: field.secret });
   }
   if (link) {
@@ -227,21 +255,34 @@ export async function credentialsDialog(
     a.href = link;
     a.target = '_blank';
     a.rel = 'noopener noreferrer';
-    a.textContent = trans.__('Create an app password in B2DROP (Settings, Security)');
+    a.textContent = trans.__(
+      'Create an app password in B2DROP (Settings, Security)'
+    );
     p.appendChild(a);
     form.node.appendChild(p);
   }
   form.finish();
-  const dialog = new SubmitDialog(form, async values => void (await send(values)), {
-    title: trans.__('Connect %1', label),
-    buttons: [Dialog.cancelButton({ label: trans.__('Cancel') }), Dialog.okButton({ label: trans.__('Connect') })]
-  });
+  const dialog = new SubmitDialog(
+    form,
+    async values => void (await send(values)),
+    {
+      title: trans.__('Connect %1', label),
+      buttons: [
+        Dialog.cancelButton({ label: trans.__('Cancel') }),
+        Dialog.okButton({ label: trans.__('Connect') })
+      ]
+    }
+  );
   const result = await dialog.launch();
   dialog.dispose();
   return result.button.accept;
 }
 
-function appLabel(name: string, label: string, trans: TranslationBundle): string {
+function appLabel(
+  name: string,
+  label: string,
+  trans: TranslationBundle
+): string {
   if (name === 'username') {
     return trans.__('App user name');
   }
@@ -251,148 +292,187 @@ function appLabel(name: string, label: string, trans: TranslationBundle): string
   return label;
 }
 
+/** What the form says about a name the server would refuse. */
+function nameMessage(problem: NameProblem, trans: TranslationBundle): string {
+  switch (problem) {
+    case 'empty':
+      return trans.__('Please give a name.');
+    case 'invalid':
+      return trans.__(
+        'Use letters, digits, ".", "_" and "-" only, at most 64, starting with a letter or digit.'
+      );
+    case 'reserved':
+      return trans.__('This name is reserved; please choose another.');
+    case 'taken':
+      return trans.__('There is already a space or folder of that name.');
+  }
+}
+
+/** What the form says about a setting the server would refuse. */
+function settingMessage(
+  problem: SettingProblem,
+  label: string,
+  trans: TranslationBundle
+): string {
+  switch (problem) {
+    case 'empty':
+      return trans.__('Please give the %1.', label);
+    case 'credentials':
+      return trans.__(
+        'Leave the user name and password out of the address; give them below.'
+      );
+    case 'invalid':
+      return trans.__('Give an http:// or https:// address.');
+  }
+}
+
+/** The "Kind" choice, when there is more than one kind; calls `chosen` with the kind picked. */
+function addKindChoice(
+  form: FormBody,
+  kinds: Readonly<Record<string, IKindForm>>,
+  kind: string,
+  trans: TranslationBundle,
+  chosen: (kind: string) => void
+): void {
+  const row = document.createElement('div');
+  row.className = 'nbs-Form-row';
+  const label = document.createElement('label');
+  label.htmlFor = 'nbs-add-kind';
+  label.textContent = trans.__('Kind');
+  const select = document.createElement('select');
+  select.id = 'nbs-add-kind';
+  select.name = 'kind';
+  select.className = 'jp-mod-styled nbs-Form-input';
+  for (const k of Object.keys(kinds)) {
+    select.appendChild(new Option(kinds[k].label, k, k === kind, k === kind));
+  }
+  select.addEventListener('change', () => chosen(select.value));
+  row.append(label, select);
+  form.node.appendChild(row);
+}
+
+/** The fields of one kind under `parent`: its asked settings, then its credentials (optional). */
+function addKindFields(
+  form: FormBody,
+  parent: HTMLElement,
+  spec: IKindForm,
+  trans: TranslationBundle
+): void {
+  form.clearFields(parent);
+  for (const f of askedSettings(spec)) {
+    const input = form.addField(f.label, `setting:${f.name}`, {
+      type: f.type === 'url' ? 'url' : 'text',
+      placeholder:
+        f.type === 'url'
+          ? trans.__('https://dav.example.org/remote.php/webdav')
+          : '',
+      parent,
+      hint:
+        f.name === 'label'
+          ? trans.__(
+              'Optional: the name in messages; the space name when empty.'
+            )
+          : undefined
+    });
+    input.required = f.required;
+    input.dataset.setting = f.name;
+  }
+  for (const c of spec.credential_fields) {
+    const input = form.addField(c.label, `credential:${c.name}`, {
+      secret: c.secret,
+      parent
+    });
+    input.required = false;
+    input.dataset.credential = c.name;
+  }
+}
+
 /**
- * The settings the "Add a space" form asks for: addresses and names (url and string fields). Tuning
- * settings (TLS checks, chunk sizes: boolean and integer fields) stay with the server's defaults.
+ * Sets each input's validity as the server would judge it: the name, the settings, and the
+ * credentials (all or none).
  */
-function asked(spec: KindForm): SettingField[] {
-  return spec.setting_fields.filter(f => f.type === 'url' || f.type === 'string');
+function checkAddForm(
+  name: HTMLInputElement,
+  fields: HTMLElement,
+  spec: IKindForm,
+  existing: readonly ISpace[],
+  trans: TranslationBundle
+): void {
+  const n = validateName(name.value, existing);
+  name.setCustomValidity(name.value && n ? nameMessage(n, trans) : '');
+  const settings = fields.querySelectorAll<HTMLInputElement>(
+    'input[data-setting]'
+  );
+  for (const input of Array.from(settings)) {
+    const f = spec.setting_fields.find(x => x.name === input.dataset.setting);
+    const problem = f ? validateSetting(f, input.value) : undefined;
+    input.setCustomValidity(
+      f && input.value && problem ? settingMessage(problem, f.label, trans) : ''
+    );
+  }
+  const creds = Array.from(
+    fields.querySelectorAll<HTMLInputElement>('input[data-credential]')
+  );
+  const given = creds.filter(i => i.value).length;
+  const partial = given > 0 && given < creds.length;
+  for (const input of creds) {
+    input.setCustomValidity(
+      partial && !input.value
+        ? trans.__('Give all the credentials, or none (then give them later).')
+        : ''
+    );
+  }
 }
 
 /**
  * The "Add a space" form for `kinds` (the model's `addableKinds`; not empty): a name, then the
- * settings it asks for (`asked`) and the credentials the server lists for the chosen kind.
+ * settings it asks for (`askedSettings`) and the credentials the server lists for the chosen kind.
  * Credentials are optional: without them the space waits for them. Resolves true when the server
  * added the space.
  */
 export async function addSpaceDialog(
-  kinds: Readonly<Record<string, KindForm>>,
-  existing: readonly Space[],
+  kinds: Readonly<Record<string, IKindForm>>,
+  existing: readonly ISpace[],
   trans: TranslationBundle,
-  send: (space: NewSpace) => Promise<unknown>
+  send: (space: INewSpace) => Promise<unknown>
 ): Promise<boolean> {
   const form = new FormBody();
   const names = Object.keys(kinds);
   let kind = names.includes('webdav') ? 'webdav' : names[0];
-  if (names.length > 1) {
-    const row = document.createElement('div');
-    row.className = 'nbs-Form-row';
-    const label = document.createElement('label');
-    label.htmlFor = 'nbs-add-kind';
-    label.textContent = trans.__('Kind');
-    const select = document.createElement('select');
-    select.id = 'nbs-add-kind';
-    select.name = 'kind';
-    select.className = 'jp-mod-styled nbs-Form-input';
-    for (const k of names) {
-      select.appendChild(new Option(kinds[k].label, k, k === kind, k === kind));
-    }
-    select.addEventListener('change', () => {
-      kind = select.value;
-      fillKind();
-    });
-    row.append(label, select);
-    form.node.appendChild(row);
-  }
-  const name = form.addField(trans.__('Name'), 'name', {
-    placeholder: 'mydav',
-    hint: trans.__('Letters, digits, ".", "_" and "-"; it is also the folder in your home.')
-  });
   const fields = document.createElement('div');
   fields.className = 'nbs-Form-fields';
+  if (names.length > 1) {
+    addKindChoice(form, kinds, kind, trans, chosen => {
+      kind = chosen;
+      addKindFields(form, fields, kinds[kind], trans);
+      form.validate?.();
+      form.showProblem();
+    });
+  }
+  const name = form.addField(trans.__('Name'), 'name', {
+    placeholder: trans.__('mydav'),
+    hint: trans.__(
+      'Letters, digits, ".", "_" and "-"; it is also the folder in your home.'
+    )
+  });
   form.node.appendChild(fields);
   form.finish();
-
-  const nameMessages = {
-    empty: trans.__('Please give a name.'),
-    invalid: trans.__('Use letters, digits, ".", "_" and "-" only, at most 64, starting with a letter or digit.'),
-    reserved: trans.__('This name is reserved; please choose another.'),
-    taken: trans.__('There is already a space or folder of that name.')
+  addKindFields(form, fields, kinds[kind], trans);
+  form.validate = () => {
+    checkAddForm(name, fields, kinds[kind], existing, trans);
+    form.showProblem();
   };
-  const settingMessage = (problem: string, label: string) => {
-    if (problem === 'empty') {
-      return trans.__('Please give the %1.', label);
-    }
-    if (problem === 'credentials') {
-      return trans.__('Leave the user name and password out of the address; give them below.');
-    }
-    return trans.__('Give an http:// or https:// address.');
-  };
-
-  const fillKind = () => {
-    form.clearFields(fields);
-    const spec = kinds[kind];
-    for (const f of asked(spec)) {
-      const input = form.addField(f.label, `setting:${f.name}`, {
-        type: f.type === 'url' ? 'url' : 'text',
-        placeholder: f.type === 'url' ? 'https://dav.example.org/remote.php/webdav' : '',
-        parent: fields,
-        hint: f.name === 'label' ? trans.__('Optional: the name in messages; the space name when empty.') : undefined
-      });
-      input.required = f.required;
-      input.dataset.setting = f.name;
-    }
-    for (const c of spec.credential_fields) {
-      const input = form.addField(c.label, `credential:${c.name}`, { secret: c.secret, parent: fields });
-      input.required = false;
-      input.dataset.credential = c.name;
-    }
-    check();
-  };
-
-  const check = () => {
-    const spec = kinds[kind];
-    const n = validateName(name.value, existing);
-    name.setCustomValidity(name.value && n ? nameMessages[n] : '');
-    for (const input of Array.from(fields.querySelectorAll<HTMLInputElement>('input[data-setting]'))) {
-      const f = spec.setting_fields.find(x => x.name === input.dataset.setting);
-      const problem = f ? validateSetting(f, input.value) : undefined;
-      input.setCustomValidity(f && input.value && problem ? settingMessage(problem, f.label) : '');
-    }
-    const creds = Array.from(fields.querySelectorAll<HTMLInputElement>('input[data-credential]'));
-    const given = creds.filter(i => i.value).length;
-    const partial = given > 0 && given < creds.length;
-    for (const input of creds) {
-      input.setCustomValidity(
-        partial && !input.value ? trans.__('Give all the credentials, or none (then give them later).') : ''
-      );
-    }
-    const shown = form.inputs.map(i => i.validationMessage).filter(m => m && m.length);
-    form.showError(shown.length ? shown[0] : '');
-  };
-  form.validate = check;
-  fillKind();
+  form.validate();
 
   const dialog = new SubmitDialog(
     form,
-    async values => {
-      const spec = kinds[kind];
-      const spaceName = values.name.trim();
-      const settings: Record<string, unknown> = {};
-      for (const f of asked(spec)) {
-        const v = (values[`setting:${f.name}`] ?? '').trim();
-        if (v) {
-          settings[f.name] = v;
-        }
-      }
-      if (spec.setting_fields.some(f => f.name === 'label') && settings.label === undefined) {
-        settings.label = spaceName;
-      }
-      const body: NewSpace = { name: spaceName, kind, settings };
-      const credentials: Record<string, string> = {};
-      for (const c of spec.credential_fields) {
-        if (values[`credential:${c.name}`]) {
-          credentials[c.name] = values[`credential:${c.name}`];
-        }
-      }
-      if (Object.keys(credentials).length) {
-        body.credentials = credentials;
-      }
-      await send(body);
-    },
+    async values => void (await send(newSpace(kind, kinds[kind], values))),
     {
       title: trans.__('Add a space'),
-      buttons: [Dialog.cancelButton({ label: trans.__('Cancel') }), Dialog.okButton({ label: trans.__('Add') })]
+      buttons: [
+        Dialog.cancelButton({ label: trans.__('Cancel') }),
+        Dialog.okButton({ label: trans.__('Add') })
+      ]
     }
   );
   const result = await dialog.launch();

@@ -23,7 +23,9 @@ export class ReadOnlyMarkRenderer extends DirListing.Renderer {
     super();
   }
 
-  updateItemNode(...args: Parameters<DirListing.Renderer['updateItemNode']>): void {
+  updateItemNode(
+    ...args: Parameters<DirListing.Renderer['updateItemNode']>
+  ): void {
     super.updateItemNode(...args);
     const [node, model] = args;
     const readOnly = model.writable === false;
@@ -37,7 +39,10 @@ export class ReadOnlyMarkRenderer extends DirListing.Renderer {
       mark = lockIcon.element({ tag: 'span', className: MARK_CLASS });
       mark.setAttribute('role', 'img');
       const text = this.getNameNode(node);
-      (text ?? node).insertAdjacentElement(text ? 'afterend' : 'beforeend', mark);
+      (text ?? node).insertAdjacentElement(
+        text ? 'afterend' : 'beforeend',
+        mark
+      );
     }
     const label = this._trans.__('Read-only: you can open it, not change it');
     mark.title = label;
@@ -82,7 +87,11 @@ export class FolderHint extends Widget {
   render(): void {
     const trans = this._trans;
     const path = this._browser.path;
-    const { readOnly, notKept } = folderState(path, this._model.spaces, this._model.kept);
+    const { readOnly, notKept } = folderState(
+      path,
+      this._model.spaces,
+      this._model.kept
+    );
     this.node.replaceChildren();
     this.node.classList.toggle('nbs-mod-readonly', !!readOnly);
     this.node.classList.toggle('nbs-mod-notkept', notKept);
@@ -91,8 +100,14 @@ export class FolderHint extends Widget {
       line.className = 'nbs-FolderHint-line nbs-FolderHint-readonly';
       const text = document.createElement('span');
       text.className = 'nbs-FolderHint-text';
-      text.textContent = trans.__('Read-only: %1 is shared with you to read. Save your changes in your home.', readOnly.name);
-      line.append(lockIcon.element({ tag: 'span', className: 'nbs-FolderHint-icon' }), text);
+      text.textContent = trans.__(
+        'Read-only: %1 is shared with you to read. Save your changes in your home.',
+        readOnly.name
+      );
+      line.append(
+        lockIcon.element({ tag: 'span', className: 'nbs-FolderHint-icon' }),
+        text
+      );
       this.node.appendChild(line);
     }
     if (notKept) {
@@ -100,13 +115,16 @@ export class FolderHint extends Widget {
       line.className = 'nbs-FolderHint-line nbs-FolderHint-notkept';
       const text = document.createElement('span');
       text.className = 'nbs-FolderHint-text';
-      text.textContent = trans.__('Not kept: files in this folder are lost when your server stops.');
+      text.textContent = trans.__(
+        'Not kept: files in this folder are lost when your server stops.'
+      );
       line.appendChild(text);
       const home = keptHome(this._model.kept ?? []);
       if (home !== null) {
         const go = document.createElement('button');
         go.type = 'button';
-        go.className = 'jp-Button jp-mod-styled jp-mod-reject nbs-FolderHint-go';
+        go.className =
+          'jp-Button jp-mod-styled jp-mod-reject nbs-FolderHint-go';
         go.textContent = trans.__('Go to a kept folder');
         go.title = home ? `/${home}` : '/';
         go.addEventListener('click', () => this._goTo(home));

@@ -8,16 +8,17 @@
  * action on one space never waits for another.
  */
 
-export type Status = 'mounting' | 'mounted' | 'needs-credentials' | 'unmounted' | 'error';
+export type Status =
+  'mounting' | 'mounted' | 'needs-credentials' | 'unmounted' | 'error';
 
-export interface CredentialField {
+export interface ICredentialField {
   name: string;
   label: string;
   secret: boolean;
 }
 
 /** A setting of a kind of space, as the "Add a space" form asks for it. */
-export interface SettingField {
+export interface ISettingField {
   name: string;
   label: string;
   type: 'url' | 'string' | 'boolean' | 'integer';
@@ -25,15 +26,15 @@ export interface SettingField {
 }
 
 /** What the dialogs ask for one kind of remote space (the server's `kinds`). */
-export interface KindForm {
+export interface IKindForm {
   label: string;
   /** Spaces of this kind use a token of the user's login: there is nothing to ask. */
   login: boolean;
-  credential_fields: CredentialField[];
-  setting_fields: SettingField[];
+  credential_fields: ICredentialField[];
+  setting_fields: ISettingField[];
 }
 
-export interface Space {
+export interface ISpace {
   name: string;
   kind: string;
   mount: string;
@@ -45,7 +46,7 @@ export interface Space {
   reason: string;
   posix: boolean;
   posix_reason: string;
-  credential_fields: CredentialField[];
+  credential_fields: ICredentialField[];
   /** Credentials of the user are stored for this space (never the values). */
   has_credentials: boolean;
   used_bytes: number | null;
@@ -54,20 +55,20 @@ export interface Space {
   quota_enforced_by?: string | null;
 }
 
-export interface SpaceList {
+export interface ISpaceList {
   isolation: string;
   user_kinds: string[];
-  kinds: Record<string, KindForm>;
-  spaces: Space[];
+  kinds: Record<string, IKindForm>;
+  spaces: ISpace[];
 }
 
 /** GET /nbspaces/api/kept: the folders (relative to the file tree's root) whose files outlive the server. */
-export interface Kept {
+export interface IKept {
   kept: string[];
   source: 'config' | 'plan' | 'home' | 'local';
 }
 
-export interface NewSpace {
+export interface INewSpace {
   name: string;
   kind: string;
   mount?: string;
@@ -76,14 +77,17 @@ export interface NewSpace {
 }
 
 /** The part of a fetch Response the model reads. */
-export interface ResponseLike {
+export interface IResponseLike {
   status: number;
   ok: boolean;
   text(): Promise<string>;
 }
 
 /** Sends one request to the server; `path` is relative to `nbspaces/api/`. */
-export type Requester = (path: string, init: { method: string; body?: string }) => Promise<ResponseLike>;
+export type Requester = (
+  path: string,
+  init: { method: string; body?: string }
+) => Promise<IResponseLike>;
 
 /** An answer of the API that is not a success: `message` is the server's, written for the user. */
 export class ApiError extends Error {
@@ -96,33 +100,87 @@ export class ApiError extends Error {
   }
 }
 
-export interface Timers {
+export interface ITimers {
   setTimeout(fn: () => void, ms: number): unknown;
   clearTimeout(handle: unknown): void;
 }
 
-export interface ModelOptions {
+export interface IModelOptions {
   request: Requester;
   /** Milliseconds between refreshes; 10 s by default. */
   interval?: number;
   /** Milliseconds between refreshes while a space is still `mounting`; 2 s by default. */
   mountingInterval?: number;
-  timers?: Timers;
+  timers?: ITimers;
 }
 
-export interface Summary {
+export interface ISummary {
   total: number;
   /** Spaces that need the user: needs-credentials or error. */
   attention: number;
 }
 
 /** Statuses the user should act on. `unmounted` is the user's own choice; `mounting` passes. */
-export function needsAttention(space: Space): boolean {
+export function needsAttention(space: ISpace): boolean {
   return space.status === 'needs-credentials' || space.status === 'error';
 }
 
+/** An action of the Data panel on one space (IPanelActions' names; `credentials` opens `connect`). */
+export type SpaceAction =
+  | 'open'
+  | 'connect'
+  | 'retry'
+  | 'mount'
+  | 'disconnect'
+  | 'credentials'
+  | 'forget'
+  | 'remove';
+
+/**
+ * The actions a space's row offers, in order, and whether each is the one to take now (primary).
+ * Homes and shared folders can only be opened; remote spaces connect, retry, disconnect, and
+ * manage credentials; the user's own spaces can be removed.
+ */
+export function spaceActions(
+  space: ISpace
+): { action: SpaceAction; primary: boolean }[] {
+  const out: { action: SpaceAction; primary: boolean }[] = [];
+  const add = (action: SpaceAction, primary = false) =>
+    out.push({ action, primary });
+  const { status } = space;
+  const asks = space.credential_fields.length > 0;
+  if (status === 'mounted' || status === 'mounting') {
+    add('open', !needsAttention(space));
+  }
+  if (space.kind === 'home' || space.kind === 'shared') {
+    return out;
+  }
+  if (status === 'needs-credentials' && asks) {
+    add('connect', true);
+  }
+  if (status === 'error' || (status === 'needs-credentials' && !asks)) {
+    add('retry', true);
+  }
+  if (status === 'unmounted') {
+    add('mount', true);
+  }
+  if (status === 'mounted' || status === 'error' || status === 'mounting') {
+    add('disconnect');
+  }
+  if (asks && status !== 'needs-credentials') {
+    add('credentials');
+  }
+  if (asks && space.has_credentials) {
+    add('forget');
+  }
+  if (space.origin === 'user') {
+    add('remove');
+  }
+  return out;
+}
+
 /** The path of a space in the file browser (the home is the root). */
-export function browserPath(space: Space): string {
+export function browserPath(space: ISpace): string {
   return space.kind === 'home' ? '' : space.mount;
 }
 
@@ -144,11 +202,20 @@ export function formatBytes(n: number): string {
 }
 
 /** Usage of a space when both numbers are known: fraction used (0..1) and its parts. */
-export function usage(space: Space): { used: number; total: number; fraction: number } | null {
-  if (space.used_bytes === null || space.quota_bytes === null || !(space.quota_bytes > 0)) {
+export function usage(
+  space: ISpace
+): { used: number; total: number; fraction: number } | null {
+  if (
+    space.used_bytes === null ||
+    space.quota_bytes === null ||
+    !(space.quota_bytes > 0)
+  ) {
     return null;
   }
-  const fraction = Math.min(1, Math.max(0, space.used_bytes / space.quota_bytes));
+  const fraction = Math.min(
+    1,
+    Math.max(0, space.used_bytes / space.quota_bytes)
+  );
   return { used: space.used_bytes, total: space.quota_bytes, fraction };
 }
 
@@ -159,11 +226,15 @@ export function isKept(path: string, kept: readonly string[]): boolean {
 }
 
 /** The space a path of the file browser is in: the one with the longest folder containing it, else the home. */
-export function spaceAt(path: string, spaces: readonly Space[]): Space | null {
+export function spaceAt(
+  path: string,
+  spaces: readonly ISpace[]
+): ISpace | null {
   const p = path.replace(/^\/+|\/+$/g, '');
-  let best: Space | null = null;
+  let best: ISpace | null = null;
   for (const s of spaces) {
-    const inside = s.mount === '' || p === s.mount || p.startsWith(`${s.mount}/`);
+    const inside =
+      s.mount === '' || p === s.mount || p.startsWith(`${s.mount}/`);
     if (inside && (best === null || s.mount.length > best.mount.length)) {
       best = s;
     }
@@ -177,9 +248,9 @@ export function spaceAt(path: string, spaces: readonly Space[]): Space | null {
  */
 export function folderState(
   path: string,
-  spaces: readonly Space[],
+  spaces: readonly ISpace[],
   kept: readonly string[] | null
-): { readOnly: Space | null; notKept: boolean } {
+): { readOnly: ISpace | null; notKept: boolean } {
   const space = spaceAt(path, spaces);
   return {
     readOnly: space && space.read_only ? space : null,
@@ -193,13 +264,23 @@ export function keptHome(kept: readonly string[]): string | null {
 }
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-const RESERVED = new Set(['home', '.nbspaces', '.local', '.jupyter', '.ipython', '.config']);
+const RESERVED = new Set([
+  'home',
+  '.nbspaces',
+  '.local',
+  '.jupyter',
+  '.ipython',
+  '.config'
+]);
 
 export type NameProblem = 'empty' | 'invalid' | 'reserved' | 'taken';
 export type SettingProblem = 'empty' | 'invalid' | 'credentials';
 
 /** Checks a new space's name (the server checks it again); undefined when it may be sent. */
-export function validateName(name: string, existing: readonly Space[]): NameProblem | undefined {
+export function validateName(
+  name: string,
+  existing: readonly ISpace[]
+): NameProblem | undefined {
   const trimmed = name.trim();
   if (!trimmed) {
     return 'empty';
@@ -217,7 +298,10 @@ export function validateName(name: string, existing: readonly Space[]): NameProb
 }
 
 /** Checks one setting of a new space (a url or string field of the form); undefined when it may be sent. */
-export function validateSetting(field: SettingField, value: string): SettingProblem | undefined {
+export function validateSetting(
+  field: ISettingField,
+  value: string
+): SettingProblem | undefined {
   const v = value.trim();
   if (!v) {
     return field.required ? 'empty' : undefined;
@@ -229,7 +313,11 @@ export function validateSetting(field: SettingField, value: string): SettingProb
     } catch {
       parsed = null;
     }
-    if (!parsed || !['http:', 'https:'].includes(parsed.protocol) || !parsed.hostname) {
+    if (
+      !parsed ||
+      !['http:', 'https:'].includes(parsed.protocol) ||
+      !parsed.hostname
+    ) {
       return 'invalid';
     }
     if (parsed.username || parsed.password) {
@@ -239,13 +327,59 @@ export function validateSetting(field: SettingField, value: string): SettingProb
   return undefined;
 }
 
-const DEFAULT_TIMERS: Timers = {
+/**
+ * The settings the "Add a space" form asks for: addresses and names (url and string fields). Tuning
+ * settings (TLS checks, chunk sizes: boolean and integer fields) stay with the server's defaults.
+ */
+export function askedSettings(spec: IKindForm): ISettingField[] {
+  return spec.setting_fields.filter(
+    f => f.type === 'url' || f.type === 'string'
+  );
+}
+
+/**
+ * What the "Add a space" form sends, from its values (`name`, `setting:<name>`,
+ * `credential:<name>`): the asked settings that are given, trimmed; the label is the name when
+ * none is given; credentials only when given (without them the space waits for them).
+ */
+export function newSpace(
+  kind: string,
+  spec: IKindForm,
+  values: Readonly<Record<string, string>>
+): INewSpace {
+  const name = (values.name ?? '').trim();
+  const settings: Record<string, unknown> = {};
+  for (const f of askedSettings(spec)) {
+    const v = (values[`setting:${f.name}`] ?? '').trim();
+    if (v) {
+      settings[f.name] = v;
+    }
+  }
+  if (spec.setting_fields.some(f => f.name === 'label') && !settings.label) {
+    settings.label = name;
+  }
+  const body: INewSpace = { name, kind, settings };
+  const credentials: Record<string, string> = {};
+  for (const c of spec.credential_fields) {
+    const v = values[`credential:${c.name}`];
+    if (v) {
+      credentials[c.name] = v;
+    }
+  }
+  if (Object.keys(credentials).length) {
+    body.credentials = credentials;
+  }
+  return body;
+}
+
+const DEFAULT_TIMERS: ITimers = {
   setTimeout: (fn, ms) => globalThis.setTimeout(fn, ms),
-  clearTimeout: handle => globalThis.clearTimeout(handle as ReturnType<typeof globalThis.setTimeout>)
+  clearTimeout: handle =>
+    globalThis.clearTimeout(handle as ReturnType<typeof globalThis.setTimeout>)
 };
 
 export class SpacesModel {
-  constructor(options: ModelOptions) {
+  constructor(options: IModelOptions) {
     this._request = options.request;
     this._interval = options.interval ?? 10_000;
     this._mountingInterval = options.mountingInterval ?? 2_000;
@@ -253,12 +387,12 @@ export class SpacesModel {
   }
 
   /** The spaces as last seen; empty until the first answer. */
-  get spaces(): readonly Space[] {
+  get spaces(): readonly ISpace[] {
     return this._spaces;
   }
 
   /** What the dialogs ask for each kind (`kinds`). */
-  get kinds(): Readonly<Record<string, KindForm>> {
+  get kinds(): Readonly<Record<string, IKindForm>> {
     return this._kinds;
   }
 
@@ -272,7 +406,7 @@ export class SpacesModel {
    * kind without a driver on the server has none): what the "Add a space" form offers.
    * Empty when users may add nothing.
    */
-  get addableKinds(): Readonly<Record<string, KindForm>> {
+  get addableKinds(): Readonly<Record<string, IKindForm>> {
     const kinds = this._userKinds.filter(k => Object.hasOwn(this._kinds, k));
     return Object.fromEntries(kinds.map(k => [k, this._kinds[k]]));
   }
@@ -301,8 +435,11 @@ export class SpacesModel {
     return this._busy.has(name);
   }
 
-  get summary(): Summary {
-    return { total: this._spaces.length, attention: this._spaces.filter(needsAttention).length };
+  get summary(): ISummary {
+    return {
+      total: this._spaces.length,
+      attention: this._spaces.filter(needsAttention).length
+    };
   }
 
   /** Calls `fn` after every change of state; returns a function that stops it. */
@@ -333,7 +470,7 @@ export class SpacesModel {
   /** Asks which folders are kept (it does not change while the server runs). Never throws. */
   async loadKept(): Promise<void> {
     try {
-      const answer = (await this._call('kept', 'GET')) as Kept;
+      const answer = (await this._call('kept', 'GET')) as IKept;
       this._kept = Array.isArray(answer?.kept) ? answer.kept : null;
     } catch (e) {
       this._kept = null;
@@ -377,28 +514,44 @@ export class SpacesModel {
   }
 
   /** Tests the credentials on the server and stores them if they work; throws ApiError otherwise. */
-  setCredentials(name: string, values: Record<string, string>): Promise<Space> {
-    return this._act(name, `spaces/${encodeURIComponent(name)}/credentials`, 'PUT', values);
+  setCredentials(
+    name: string,
+    values: Record<string, string>
+  ): Promise<ISpace> {
+    return this._act(
+      name,
+      `spaces/${encodeURIComponent(name)}/credentials`,
+      'PUT',
+      values
+    );
   }
 
-  forgetCredentials(name: string): Promise<Space> {
-    return this._act(name, `spaces/${encodeURIComponent(name)}/credentials`, 'DELETE');
+  forgetCredentials(name: string): Promise<ISpace> {
+    return this._act(
+      name,
+      `spaces/${encodeURIComponent(name)}/credentials`,
+      'DELETE'
+    );
   }
 
-  mount(name: string): Promise<Space> {
+  mount(name: string): Promise<ISpace> {
     return this._act(name, `spaces/${encodeURIComponent(name)}/mount`, 'POST');
   }
 
-  unmount(name: string): Promise<Space> {
-    return this._act(name, `spaces/${encodeURIComponent(name)}/unmount`, 'POST');
+  unmount(name: string): Promise<ISpace> {
+    return this._act(
+      name,
+      `spaces/${encodeURIComponent(name)}/unmount`,
+      'POST'
+    );
   }
 
-  retry(name: string): Promise<Space> {
+  retry(name: string): Promise<ISpace> {
     return this._act(name, `spaces/${encodeURIComponent(name)}/retry`, 'POST');
   }
 
-  async addSpace(space: NewSpace): Promise<Space> {
-    const added = (await this._call('spaces', 'POST', space)) as Space;
+  async addSpace(space: INewSpace): Promise<ISpace> {
+    const added = (await this._call('spaces', 'POST', space)) as ISpace;
     this._put(added);
     void this.refresh();
     return added;
@@ -415,10 +568,15 @@ export class SpacesModel {
     }
   }
 
-  private async _act(name: string, path: string, method: string, body?: unknown): Promise<Space> {
+  private async _act(
+    name: string,
+    path: string,
+    method: string,
+    body?: unknown
+  ): Promise<ISpace> {
     this._setBusy(name, true);
     try {
-      const space = (await this._call(path, method, body)) as Space;
+      const space = (await this._call(path, method, body)) as ISpace;
       this._put(space);
       return space;
     } finally {
@@ -429,17 +587,19 @@ export class SpacesModel {
 
   private async _refresh(): Promise<void> {
     try {
-      const list = (await this._call('spaces', 'GET')) as SpaceList;
+      const list = (await this._call('spaces', 'GET')) as ISpaceList;
       this._spaces = Array.isArray(list.spaces) ? list.spaces : [];
       this._userKinds = Array.isArray(list.user_kinds) ? list.user_kinds : [];
-      this._kinds = list.kinds && typeof list.kinds === 'object' ? list.kinds : {};
+      this._kinds =
+        list.kinds && typeof list.kinds === 'object' ? list.kinds : {};
       this._isolation = list.isolation ?? '';
       this._loaded = true;
       this._error = '';
     } catch (e) {
       this._error = e instanceof Error ? e.message : String(e);
       // A server not spawned by nbspaces has no spaces; asking again will not change that.
-      this._unavailable = !this._loaded && e instanceof ApiError && e.status === 404;
+      this._unavailable =
+        !this._loaded && e instanceof ApiError && e.status === 404;
     }
     this._emit();
   }
@@ -461,8 +621,12 @@ export class SpacesModel {
     );
   }
 
-  private async _call(path: string, method: string, body?: unknown): Promise<unknown> {
-    let response: ResponseLike;
+  private async _call(
+    path: string,
+    method: string,
+    body?: unknown
+  ): Promise<unknown> {
+    let response: IResponseLike;
     try {
       response = await this._request(path, {
         method,
@@ -482,7 +646,9 @@ export class SpacesModel {
     }
     if (!response.ok) {
       const message =
-        data && typeof data === 'object' && typeof (data as { message?: unknown }).message === 'string'
+        data &&
+        typeof data === 'object' &&
+        typeof (data as { message?: unknown }).message === 'string'
           ? (data as { message: string }).message
           : `${response.status}`;
       throw new ApiError(response.status, message);
@@ -490,12 +656,17 @@ export class SpacesModel {
     return data;
   }
 
-  private _put(space: Space): void {
+  private _put(space: ISpace): void {
     if (!space || typeof space.name !== 'string') {
       return;
     }
-    const i = this._spaces.findIndex(s => s.name === space.name && s.kind === space.kind);
-    this._spaces = i >= 0 ? this._spaces.map((s, j) => (j === i ? space : s)) : [...this._spaces, space];
+    const i = this._spaces.findIndex(
+      s => s.name === space.name && s.kind === space.kind
+    );
+    this._spaces =
+      i >= 0
+        ? this._spaces.map((s, j) => (j === i ? space : s))
+        : [...this._spaces, space];
     this._emit();
   }
 
@@ -521,10 +692,10 @@ export class SpacesModel {
   private _request: Requester;
   private _interval: number;
   private _mountingInterval: number;
-  private _timers: Timers;
-  private _spaces: Space[] = [];
+  private _timers: ITimers;
+  private _spaces: ISpace[] = [];
   private _userKinds: string[] = [];
-  private _kinds: Record<string, KindForm> = {};
+  private _kinds: Record<string, IKindForm> = {};
   private _kept: string[] | null = null;
   private _isolation = '';
   private _loaded = false;
@@ -547,7 +718,11 @@ export class FolderFailures {
   private _last = '';
 
   /** The message to show for a failure to open `path`, or null when there is nothing new to say. */
-  message(status: number | undefined, text: string, path: string): string | null {
+  message(
+    status: number | undefined,
+    text: string,
+    path: string
+  ): string | null {
     if (status === 404) {
       return null;
     }

@@ -9,16 +9,26 @@ import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
 import { dataIcon, kindIcon } from './icons';
-import { browserPath, formatBytes, needsAttention, Space, SpacesModel, Status, usage } from './model';
+import {
+  browserPath,
+  formatBytes,
+  needsAttention,
+  ISpace,
+  SpaceAction,
+  spaceActions,
+  SpacesModel,
+  Status,
+  usage
+} from './model';
 
 export interface IPanelActions {
-  open(space: Space): void;
-  connect(space: Space): void;
-  retry(space: Space): void;
-  mount(space: Space): void;
-  disconnect(space: Space): void;
-  forget(space: Space): void;
-  remove(space: Space): void;
+  open(space: ISpace): void;
+  connect(space: ISpace): void;
+  retry(space: ISpace): void;
+  mount(space: ISpace): void;
+  disconnect(space: ISpace): void;
+  forget(space: ISpace): void;
+  remove(space: ISpace): void;
   add(): void;
   refresh(): void;
 }
@@ -75,12 +85,16 @@ export class DataPanel extends Widget {
     const h = document.createElement('h2');
     h.className = 'nbs-DataPanel-title';
     h.textContent = _trans.__('Data');
-    this._addButton = this._iconButton(addIcon.element({ tag: 'span' }), _trans.__('Add a space'), () =>
-      this._actions.add()
+    this._addButton = this._iconButton(
+      addIcon.element({ tag: 'span' }),
+      _trans.__('Add a space'),
+      () => this._actions.add()
     );
     this._addButton.classList.add('nbs-DataPanel-add');
-    const refresh = this._iconButton(refreshIcon.element({ tag: 'span' }), _trans.__('Refresh'), () =>
-      this._actions.refresh()
+    const refresh = this._iconButton(
+      refreshIcon.element({ tag: 'span' }),
+      _trans.__('Refresh'),
+      () => this._actions.refresh()
     );
     header.append(h, this._addButton, refresh);
 
@@ -115,20 +129,26 @@ export class DataPanel extends Widget {
     const trans = this._trans;
     this._addButton.hidden = !Object.keys(model.addableKinds).length;
     if (model.unavailable) {
-      this._notice.textContent = trans.__('This server was not started with nbspaces: it has no spaces to show.');
+      this._notice.textContent = trans.__(
+        'This server was not started with nbspaces: it has no spaces to show.'
+      );
     } else if (!model.loaded) {
       this._notice.textContent = model.error
         ? trans.__('The spaces cannot be listed: %1', model.error)
         : trans.__('Loading your spaces…');
     } else {
-      this._notice.textContent = model.error ? trans.__('Not up to date: %1', model.error) : '';
+      this._notice.textContent = model.error
+        ? trans.__('Not up to date: %1', model.error)
+        : '';
     }
     this._notice.hidden = !this._notice.textContent;
 
     // Keep keyboard focus across redraws (the panel redraws on every refresh).
     const active = document.activeElement as HTMLElement | null;
     const focusKey =
-      active && this._list.contains(active) ? `${active.dataset.space ?? ''}/${active.dataset.action ?? ''}` : null;
+      active && this._list.contains(active)
+        ? `${active.dataset.space ?? ''}/${active.dataset.action ?? ''}`
+        : null;
 
     this._list.replaceChildren(...model.spaces.map(s => this._row(s)));
 
@@ -141,8 +161,8 @@ export class DataPanel extends Widget {
     }
   }
 
-  private _row(space: Space): HTMLLIElement {
-    const trans = this._trans;
+  /** One space: its head line, where it is, why it is not fine, its usage, its actions. */
+  private _row(space: ISpace): HTMLLIElement {
     const busy = this._model.isBusy(space.name);
     const li = document.createElement('li');
     li.className = `nbs-Space nbs-mod-${space.status}`;
@@ -153,135 +173,193 @@ export class DataPanel extends Widget {
       li.classList.add('nbs-mod-busy');
       li.setAttribute('aria-busy', 'true');
     }
+    li.append(this._head(space, busy), this._where(space));
+    for (const part of [
+      this._details(space),
+      this._usage(space),
+      this._actionButtons(space, busy)
+    ]) {
+      if (part) {
+        li.appendChild(part);
+      }
+    }
+    return li;
+  }
 
+  /** The kind's icon, the space's name, a read-only badge, the status. */
+  private _head(space: ISpace, busy: boolean): HTMLDivElement {
+    const trans = this._trans;
     const head = document.createElement('div');
     head.className = 'nbs-Space-head';
-    const icon = kindIcon(space.kind).element({ tag: 'span', className: 'nbs-Space-icon' });
+    const icon = kindIcon(space.kind).element({
+      tag: 'span',
+      className: 'nbs-Space-icon'
+    });
     icon.title = kindLabel(space.kind, trans);
     const name = document.createElement('span');
     name.className = 'nbs-Space-name';
     name.textContent = space.kind === 'home' ? trans.__('Home') : space.name;
     head.append(icon, name);
     if (space.read_only) {
-      const badge = document.createElement('span');
-      badge.className = 'nbs-Badge nbs-Badge-readonly';
-      if (this._model.isolation === 'basic') {
-        // Basic isolation: only the file browser refuses writes; code in a kernel or terminal can write.
-        badge.title = trans.__('The file browser will not change these files, but code in a notebook or terminal can');
-        badge.append(trans.__('read-only in the file browser only; code can write here'));
-      } else {
-        badge.title = trans.__('You can read these files but not change them');
-        badge.append(lockIcon.element({ tag: 'span', className: 'nbs-Badge-icon' }), trans.__('read-only'));
-      }
-      head.appendChild(badge);
+      head.appendChild(this._readOnlyBadge());
     }
+    head.appendChild(this._status(space, busy));
+    return head;
+  }
+
+  private _readOnlyBadge(): HTMLSpanElement {
+    const trans = this._trans;
+    const badge = document.createElement('span');
+    badge.className = 'nbs-Badge nbs-Badge-readonly';
+    if (this._model.isolation === 'basic') {
+      // Basic isolation: only the file browser refuses writes; code in a kernel or terminal can write.
+      badge.title = trans.__(
+        'The file browser will not change these files, but code in a notebook or terminal can'
+      );
+      badge.append(
+        trans.__('read-only in the file browser only; code can write here')
+      );
+    } else {
+      badge.title = trans.__('You can read these files but not change them');
+      badge.append(
+        lockIcon.element({ tag: 'span', className: 'nbs-Badge-icon' }),
+        trans.__('read-only')
+      );
+    }
+    return badge;
+  }
+
+  /** A light and a word for the status; the reason in its tooltip. */
+  private _status(space: ISpace, busy: boolean): HTMLSpanElement {
     const light = document.createElement('span');
     light.className = `nbs-Status nbs-Status-${space.status}`;
-    const statusText = statusLabel(space.status, trans);
+    const statusText = statusLabel(space.status, this._trans);
     light.title = space.reason ? `${statusText}: ${space.reason}` : statusText;
     const dot = document.createElement('span');
     dot.className = 'nbs-Status-light';
     dot.setAttribute('aria-hidden', 'true');
     const text = document.createElement('span');
     text.className = 'nbs-Status-text';
-    text.textContent = busy ? trans.__('Working…') : statusText;
+    text.textContent = busy ? this._trans.__('Working…') : statusText;
     light.append(dot, text);
-    head.appendChild(light);
-    li.appendChild(head);
+    return light;
+  }
 
+  /** Its folder and kind: "~/b2drop · WebDAV". */
+  private _where(space: ISpace): HTMLDivElement {
+    const kind = kindLabel(space.kind, this._trans);
     const where = document.createElement('div');
     where.className = 'nbs-Space-mount';
     where.textContent =
-      space.kind === 'home' ? `~ · ${kindLabel(space.kind, trans)}` : `~/${space.mount} · ${kindLabel(space.kind, trans)}`;
+      space.kind === 'home' ? `~ · ${kind}` : `~/${space.mount} · ${kind}`;
     where.title = space.description || where.textContent;
-    li.appendChild(where);
+    return where;
+  }
 
-    const details = [space.reason, space.status === 'mounted' ? space.posix_reason : '', space.description]
+  /** Why it is not mounted, why it has no POSIX path, its description: each once. */
+  private _details(space: ISpace): HTMLDivElement | null {
+    const details = [
+      space.reason,
+      space.status === 'mounted' ? space.posix_reason : '',
+      space.description
+    ]
       .filter(Boolean)
       .filter((x, i, all) => all.indexOf(x) === i);
-    if (details.length) {
-      const d = document.createElement('div');
-      d.className = 'nbs-Space-details';
-      d.textContent = details.join(' — ');
-      li.appendChild(d);
+    if (!details.length) {
+      return null;
     }
+    const d = document.createElement('div');
+    d.className = 'nbs-Space-details';
+    d.textContent = details.join(' — ');
+    return d;
+  }
 
+  /** A meter of the quota used, where both numbers are known. */
+  private _usage(space: ISpace): HTMLDivElement | null {
     const use = usage(space);
-    if (use) {
-      const bar = document.createElement('div');
-      bar.className = 'nbs-Usage';
-      const meter = document.createElement('div');
-      meter.className = 'nbs-Usage-bar';
-      meter.setAttribute('role', 'meter');
-      meter.setAttribute('aria-valuemin', '0');
-      meter.setAttribute('aria-valuemax', String(use.total));
-      meter.setAttribute('aria-valuenow', String(use.used));
-      const label = trans.__('%1 of %2', formatBytes(use.used), formatBytes(use.total));
-      meter.setAttribute('aria-label', label);
-      const fill = document.createElement('div');
-      fill.className = 'nbs-Usage-fill';
-      fill.style.width = `${(use.fraction * 100).toFixed(1)}%`;
-      if (use.fraction >= 0.9) {
-        fill.classList.add('nbs-mod-full');
-      }
-      meter.appendChild(fill);
-      const caption = document.createElement('div');
-      caption.className = 'nbs-Usage-text';
-      caption.textContent = label;
-      bar.append(meter, caption);
-      li.appendChild(bar);
+    if (!use) {
+      return null;
     }
+    const bar = document.createElement('div');
+    bar.className = 'nbs-Usage';
+    const meter = document.createElement('div');
+    meter.className = 'nbs-Usage-bar';
+    meter.setAttribute('role', 'meter');
+    meter.setAttribute('aria-valuemin', '0');
+    meter.setAttribute('aria-valuemax', String(use.total));
+    meter.setAttribute('aria-valuenow', String(use.used));
+    const label = this._trans.__(
+      '%1 of %2',
+      formatBytes(use.used),
+      formatBytes(use.total)
+    );
+    meter.setAttribute('aria-label', label);
+    const fill = document.createElement('div');
+    fill.className = 'nbs-Usage-fill';
+    fill.style.width = `${(use.fraction * 100).toFixed(1)}%`;
+    fill.classList.toggle('nbs-mod-full', use.fraction >= 0.9);
+    meter.appendChild(fill);
+    const caption = document.createElement('div');
+    caption.className = 'nbs-Usage-text';
+    caption.textContent = label;
+    bar.append(meter, caption);
+    return bar;
+  }
 
+  /** The buttons of `spaceActions`, disabled while an action on the space runs. */
+  private _actionButtons(space: ISpace, busy: boolean): HTMLDivElement | null {
+    const offered = spaceActions(space);
+    if (!offered.length) {
+      return null;
+    }
     const actions = document.createElement('div');
     actions.className = 'nbs-Space-actions';
-    const remote = space.kind !== 'home' && space.kind !== 'shared';
-    const add = (action: string, label: string, fn: () => void, primary = false) => {
+    for (const { action, primary } of offered) {
       const b = document.createElement('button');
       b.type = 'button';
       b.className = `jp-Button nbs-Action ${primary ? 'jp-mod-accept' : 'jp-mod-reject'} jp-mod-styled`;
-      b.textContent = label;
+      b.textContent = this._actionLabel(action);
       b.dataset.space = space.name;
       b.dataset.action = action;
       b.disabled = busy;
-      b.addEventListener('click', fn);
+      const run = action === 'credentials' ? 'connect' : action;
+      b.addEventListener('click', () => this._actions[run](space));
       actions.appendChild(b);
-    };
-    if (space.status === 'mounted' || space.status === 'mounting') {
-      add('open', trans.__('Open'), () => this._actions.open(space), !needsAttention(space));
     }
-    if (remote) {
-      if (space.status === 'needs-credentials' && space.credential_fields.length) {
-        add('connect', trans.__('Connect…'), () => this._actions.connect(space), true);
-      }
-      if (space.status === 'error' || (space.status === 'needs-credentials' && !space.credential_fields.length)) {
-        add('retry', trans.__('Retry'), () => this._actions.retry(space), true);
-      }
-      if (space.status === 'unmounted') {
-        add('mount', trans.__('Connect'), () => this._actions.mount(space), true);
-      }
-      if (space.status === 'mounted' || space.status === 'error' || space.status === 'mounting') {
-        add('disconnect', trans.__('Disconnect'), () => this._actions.disconnect(space));
-      }
-      if (space.credential_fields.length && space.status !== 'needs-credentials') {
-        add('credentials', trans.__('Change credentials…'), () => this._actions.connect(space));
-      }
-      if (space.credential_fields.length && space.has_credentials) {
-        add('forget', trans.__('Forget credentials'), () => this._actions.forget(space));
-      }
-      if (space.origin === 'user') {
-        add('remove', trans.__('Remove'), () => this._actions.remove(space));
-      }
-    }
-    if (actions.childElementCount) {
-      li.appendChild(actions);
-    }
-    return li;
+    return actions;
   }
 
-  private _iconButton(icon: HTMLElement, label: string, fn: () => void): HTMLButtonElement {
+  private _actionLabel(action: SpaceAction): string {
+    const trans = this._trans;
+    switch (action) {
+      case 'open':
+        return trans.__('Open');
+      case 'connect':
+        return trans.__('Connect…');
+      case 'retry':
+        return trans.__('Retry');
+      case 'mount':
+        return trans.__('Connect');
+      case 'disconnect':
+        return trans.__('Disconnect');
+      case 'credentials':
+        return trans.__('Change credentials…');
+      case 'forget':
+        return trans.__('Forget credentials');
+      case 'remove':
+        return trans.__('Remove');
+    }
+  }
+
+  private _iconButton(
+    icon: HTMLElement,
+    label: string,
+    fn: () => void
+  ): HTMLButtonElement {
     const b = document.createElement('button');
     b.type = 'button';
-    b.className = 'jp-ToolbarButtonComponent jp-mod-minimal jp-Button nbs-IconButton';
+    b.className =
+      'jp-ToolbarButtonComponent jp-mod-minimal jp-Button nbs-IconButton';
     b.title = label;
     b.setAttribute('aria-label', label);
     b.appendChild(icon);
@@ -322,7 +400,12 @@ export class DataStatus extends Widget {
     if (!this._model.loaded) {
       text = trans.__('Data: …');
     } else if (attention) {
-      text = trans._n('Data: %1 needs attention', 'Data: %1 need attention', attention, attention);
+      text = trans._n(
+        'Data: %1 needs attention',
+        'Data: %1 need attention',
+        attention,
+        attention
+      );
     } else {
       text = trans._n('Data: %1 space', 'Data: %1 spaces', total, total);
     }
@@ -330,8 +413,13 @@ export class DataStatus extends Widget {
     this.node.classList.toggle('nbs-mod-attention', attention > 0);
     const names = this._model.spaces
       .filter(needsAttention)
-      .map(s => `${s.name}: ${statusLabel(s.status, trans)}${s.reason ? ` (${s.reason})` : ''}`);
-    this.node.title = names.length ? names.join('\n') : trans.__('Show the Data panel');
+      .map(
+        s =>
+          `${s.name}: ${statusLabel(s.status, trans)}${s.reason ? ` (${s.reason})` : ''}`
+      );
+    this.node.title = names.length
+      ? names.join('\n')
+      : trans.__('Show the Data panel');
   }
 
   private _off: () => void;

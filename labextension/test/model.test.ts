@@ -6,20 +6,22 @@ import {
   folderState,
   formatBytes,
   isKept,
-  KindForm,
+  IKindForm,
   keptHome,
   needsAttention,
-  ResponseLike,
-  Space,
+  newSpace,
+  IResponseLike,
+  ISpace,
   SpacesModel,
-  Timers,
+  ITimers,
+  spaceActions,
   spaceAt,
   usage,
   validateName,
   validateSetting
 } from '../src/model';
 
-function space(over: Partial<Space>): Space {
+function space(over: Partial<ISpace>): ISpace {
   return {
     name: 'b2drop',
     kind: 'webdav',
@@ -55,7 +57,7 @@ const HOME = space({
   quota_bytes: 20 * 2 ** 30
 });
 
-const WEBDAV: KindForm = {
+const WEBDAV: IKindForm = {
   label: 'WebDAV',
   login: false,
   credential_fields: [
@@ -65,12 +67,22 @@ const WEBDAV: KindForm = {
   setting_fields: [
     { name: 'url', label: 'Address (URL)', type: 'url', required: true },
     { name: 'label', label: 'Label', type: 'string', required: false },
-    { name: 'verify_tls', label: 'Check TLS', type: 'boolean', required: false },
-    { name: 'chunk_mib', label: 'Chunk (MiB)', type: 'integer', required: false }
+    {
+      name: 'verify_tls',
+      label: 'Check TLS',
+      type: 'boolean',
+      required: false
+    },
+    {
+      name: 'chunk_mib',
+      label: 'Chunk (MiB)',
+      type: 'integer',
+      required: false
+    }
   ]
 };
 
-function reply(status: number, body: unknown): ResponseLike {
+function reply(status: number, body: unknown): IResponseLike {
   return {
     status,
     ok: status >= 200 && status < 300,
@@ -81,10 +93,16 @@ function reply(status: number, body: unknown): ResponseLike {
 /** A fake server: answers by "METHOD path"; records every request. */
 class FakeServer {
   calls: { method: string; path: string; body?: unknown }[] = [];
-  spaces: Space[] = [HOME, space({})];
+  spaces: ISpace[] = [HOME, space({})];
   kept: string[] = [''];
-  handlers: Record<string, (body: unknown) => ResponseLike | Promise<ResponseLike>> = {};
-  request = async (path: string, init: { method: string; body?: string }): Promise<ResponseLike> => {
+  handlers: Record<
+    string,
+    (body: unknown) => IResponseLike | Promise<IResponseLike>
+  > = {};
+  request = async (
+    path: string,
+    init: { method: string; body?: string }
+  ): Promise<IResponseLike> => {
     const body = init.body === undefined ? undefined : JSON.parse(init.body);
     this.calls.push({ method: init.method, path, body });
     const handler = this.handlers[`${init.method} ${path}`];
@@ -92,7 +110,12 @@ class FakeServer {
       return handler(body);
     }
     if (init.method === 'GET' && path === 'spaces') {
-      return reply(200, { isolation: 'basic', user_kinds: ['webdav'], kinds: { webdav: WEBDAV }, spaces: this.spaces });
+      return reply(200, {
+        isolation: 'basic',
+        user_kinds: ['webdav'],
+        kinds: { webdav: WEBDAV },
+        spaces: this.spaces
+      });
     }
     if (init.method === 'GET' && path === 'kept') {
       return reply(200, { kept: this.kept, source: 'home' });
@@ -100,11 +123,12 @@ class FakeServer {
     return reply(404, { message: `There is no space named 'x'`, reason: null });
   };
   count(method: string, path: string): number {
-    return this.calls.filter(c => c.method === method && c.path === path).length;
+    return this.calls.filter(c => c.method === method && c.path === path)
+      .length;
   }
 }
 
-class FakeTimers implements Timers {
+class FakeTimers implements ITimers {
   queue: { fn: () => void; ms: number; id: number }[] = [];
   next = 1;
   setTimeout(fn: () => void, ms: number): unknown {
@@ -138,7 +162,11 @@ describe('formatting', () => {
   });
 
   it('has usage only when both numbers are known', () => {
-    expect(usage(HOME)).toEqual({ used: 3435973837, total: 20 * 2 ** 30, fraction: 3435973837 / (20 * 2 ** 30) });
+    expect(usage(HOME)).toEqual({
+      used: 3435973837,
+      total: 20 * 2 ** 30,
+      fraction: 3435973837 / (20 * 2 ** 30)
+    });
     expect(usage(space({}))).toBeNull();
     expect(usage(space({ used_bytes: 5, quota_bytes: 0 }))).toBeNull();
     expect(usage(space({ used_bytes: 50, quota_bytes: 10 }))?.fraction).toBe(1);
@@ -174,12 +202,80 @@ describe('a new space', () => {
     expect(validateSetting(url, 'not a url')).toBe('invalid');
     expect(validateSetting(url, 'dav.example.org')).toBe('invalid');
     expect(validateSetting(url, 'ftp://dav.example.org')).toBe('invalid');
-    expect(validateSetting(url, 'https://ada:pw@dav.example.org')).toBe('credentials');
+    expect(validateSetting(url, 'https://ada:pw@dav.example.org')).toBe(
+      'credentials'
+    );
+  });
+});
+
+describe('what the form sends', () => {
+  it('sends the asked settings given, trimmed, and the credentials only when given', () => {
+    const values = {
+      name: ' mydav ',
+      'setting:url': ' https://dav.example.org/dav ',
+      'setting:label': 'Team files',
+      'credential:username': 'ada',
+      'credential:password': 's3cret'
+    };
+    expect(newSpace('webdav', WEBDAV, values)).toEqual({
+      name: 'mydav',
+      kind: 'webdav',
+      settings: { url: 'https://dav.example.org/dav', label: 'Team files' },
+      credentials: { username: 'ada', password: 's3cret' }
+    });
+  });
+  it('labels the space by its name when no label is given, and waits for credentials', () => {
+    const values = {
+      name: 'mydav',
+      'setting:url': 'https://dav.example.org/dav',
+      'setting:label': '  ',
+      'credential:username': '',
+      'credential:password': ''
+    };
+    expect(newSpace('webdav', WEBDAV, values)).toEqual({
+      name: 'mydav',
+      kind: 'webdav',
+      settings: { url: 'https://dav.example.org/dav', label: 'mydav' }
+    });
+  });
+});
+
+describe('the panel', () => {
+  it('offers the actions each status calls for, the one to take first as primary', () => {
+    const offered = (over: Partial<ISpace>) =>
+      spaceActions(space(over)).map(a =>
+        a.primary ? `${a.action}!` : a.action
+      );
+    expect(offered({ status: 'needs-credentials' })).toEqual(['connect!']);
+    expect(offered({ status: 'mounted', has_credentials: true })).toEqual([
+      'open!',
+      'disconnect',
+      'credentials',
+      'forget'
+    ]);
+    expect(offered({ status: 'error', origin: 'user' })).toEqual([
+      'retry!',
+      'disconnect',
+      'credentials',
+      'remove'
+    ]);
+    expect(offered({ status: 'unmounted' })).toEqual(['mount!', 'credentials']);
+    expect(
+      offered({ status: 'needs-credentials', credential_fields: [] })
+    ).toEqual(['retry!']);
+    expect(offered({ ...HOME })).toEqual(['open!']);
+    expect(offered({ ...HOME, status: 'error' })).toEqual([]);
   });
 });
 
 describe('folders: read-only and kept', () => {
-  const datasets = space({ name: 'datasets', kind: 'shared', mount: 'datasets', mode: 'ro', read_only: true });
+  const datasets = space({
+    name: 'datasets',
+    kind: 'shared',
+    mount: 'datasets',
+    mode: 'ro',
+    read_only: true
+  });
   const spaces = [HOME, datasets, space({})];
   it('finds the space a path is in', () => {
     expect(spaceAt('datasets/a/b.csv', spaces)?.name).toBe('datasets');
@@ -199,17 +295,33 @@ describe('folders: read-only and kept', () => {
     expect(keptHome([])).toBeNull();
   });
   it('gives the file browser its hint: read-only, not kept, or nothing', () => {
-    expect(folderState('datasets/sub', spaces, [''])).toEqual({ readOnly: datasets, notKept: false });
-    expect(folderState('scratch', spaces, ['home/ada'])).toEqual({ readOnly: null, notKept: true });
-    expect(folderState('', spaces, [''])).toEqual({ readOnly: null, notKept: false });
-    expect(folderState('scratch', spaces, null)).toEqual({ readOnly: null, notKept: false }); // not known yet
+    expect(folderState('datasets/sub', spaces, [''])).toEqual({
+      readOnly: datasets,
+      notKept: false
+    });
+    expect(folderState('scratch', spaces, ['home/ada'])).toEqual({
+      readOnly: null,
+      notKept: true
+    });
+    expect(folderState('', spaces, [''])).toEqual({
+      readOnly: null,
+      notKept: false
+    });
+    expect(folderState('scratch', spaces, null)).toEqual({
+      readOnly: null,
+      notKept: false
+    }); // not known yet
   });
 });
 
 describe('SpacesModel', () => {
   it('stops asking on a server not spawned by nbspaces', async () => {
     const server = new FakeServer();
-    server.handlers['GET spaces'] = () => reply(404, { message: 'this server was not spawned by nbspaces', reason: null });
+    server.handlers['GET spaces'] = () =>
+      reply(404, {
+        message: 'this server was not spawned by nbspaces',
+        reason: null
+      });
     const timers = new FakeTimers();
     const model = new SpacesModel({ request: server.request, timers });
     model.start();
@@ -223,14 +335,18 @@ describe('SpacesModel', () => {
   it('asks once which folders are kept, and knows nothing when it cannot', async () => {
     const server = new FakeServer();
     server.kept = ['home/ada'];
-    const model = new SpacesModel({ request: server.request, timers: new FakeTimers() });
+    const model = new SpacesModel({
+      request: server.request,
+      timers: new FakeTimers()
+    });
     expect(model.kept).toBeNull();
     model.start();
     await flush();
     expect(model.kept).toEqual(['home/ada']);
     expect(model.kinds.webdav.setting_fields[0].name).toBe('url');
     expect(server.count('GET', 'kept')).toBe(1);
-    server.handlers['GET kept'] = () => reply(500, { message: 'Unhandled error', reason: null });
+    server.handlers['GET kept'] = () =>
+      reply(500, { message: 'Unhandled error', reason: null });
     await model.loadKept();
     expect(model.kept).toBeNull();
     model.stop();
@@ -238,7 +354,10 @@ describe('SpacesModel', () => {
 
   it('loads the list and tells listeners', async () => {
     const server = new FakeServer();
-    const model = new SpacesModel({ request: server.request, timers: new FakeTimers() });
+    const model = new SpacesModel({
+      request: server.request,
+      timers: new FakeTimers()
+    });
     let changes = 0;
     model.onChange(() => changes++);
     expect(model.loaded).toBe(false);
@@ -253,18 +372,28 @@ describe('SpacesModel', () => {
 
   it('offers to add the kinds users may add that the server has a form for', async () => {
     const server = new FakeServer();
-    let list: Record<string, unknown> = { user_kinds: ['webdav'], kinds: { webdav: WEBDAV } };
-    server.handlers['GET spaces'] = () => reply(200, { isolation: 'basic', spaces: server.spaces, ...list });
-    const model = new SpacesModel({ request: server.request, timers: new FakeTimers() });
+    let list: Record<string, unknown> = {
+      user_kinds: ['webdav'],
+      kinds: { webdav: WEBDAV }
+    };
+    server.handlers['GET spaces'] = () =>
+      reply(200, { isolation: 'basic', spaces: server.spaces, ...list });
+    const model = new SpacesModel({
+      request: server.request,
+      timers: new FakeTimers()
+    });
     expect(model.addableKinds).toEqual({}); // nothing before the first answer
     await model.refresh();
     expect(model.addableKinds).toEqual({ webdav: WEBDAV });
     // A kind the admins allow but no driver on the server serves (no form): nothing to add.
-    const s3: KindForm = { ...WEBDAV, label: 'S3' };
+    const s3: IKindForm = { ...WEBDAV, label: 'S3' };
     list = { user_kinds: ['s3'], kinds: { webdav: WEBDAV } };
     await model.refresh();
     expect(model.addableKinds).toEqual({});
-    list = { user_kinds: ['s3', 'webdav', 'toString'], kinds: { webdav: WEBDAV, s3 } };
+    list = {
+      user_kinds: ['s3', 'webdav', 'toString'],
+      kinds: { webdav: WEBDAV, s3 }
+    };
     await model.refresh();
     expect(model.addableKinds).toEqual({ s3, webdav: WEBDAV });
     // A kind with a form that users may not add is not offered.
@@ -292,13 +421,18 @@ describe('SpacesModel', () => {
 
   it('keeps the last known state when a refresh fails, and says why', async () => {
     const server = new FakeServer();
-    const model = new SpacesModel({ request: server.request, timers: new FakeTimers() });
+    const model = new SpacesModel({
+      request: server.request,
+      timers: new FakeTimers()
+    });
     await model.refresh();
-    server.handlers['GET spaces'] = () => reply(500, { message: 'Unhandled error', reason: null });
+    server.handlers['GET spaces'] = () =>
+      reply(500, { message: 'Unhandled error', reason: null });
     await model.refresh();
     expect(model.error).toBe('Unhandled error');
     expect(model.spaces.length).toBe(2);
-    server.handlers['GET spaces'] = () => Promise.reject(new TypeError('Failed to fetch'));
+    server.handlers['GET spaces'] = () =>
+      Promise.reject(new TypeError('Failed to fetch'));
     await model.refresh();
     expect(model.error).toBe('Failed to fetch');
     delete server.handlers['GET spaces'];
@@ -312,9 +446,16 @@ describe('SpacesModel', () => {
     const gate = new Promise<void>(resolve => (release = resolve));
     server.handlers['GET spaces'] = async () => {
       await gate;
-      return reply(200, { isolation: 'basic', user_kinds: [], spaces: server.spaces });
+      return reply(200, {
+        isolation: 'basic',
+        user_kinds: [],
+        spaces: server.spaces
+      });
     };
-    const model = new SpacesModel({ request: server.request, timers: new FakeTimers() });
+    const model = new SpacesModel({
+      request: server.request,
+      timers: new FakeTimers()
+    });
     const a = model.refresh();
     const b = model.refresh();
     const c = model.refresh();
@@ -329,16 +470,26 @@ describe('SpacesModel', () => {
 
   it('sends credentials, shows the space as answered, marks it busy meanwhile, and refreshes', async () => {
     const server = new FakeServer();
-    server.handlers['PUT spaces/b2drop/credentials'] = () => reply(200, space({ status: 'mounted' }));
-    const model = new SpacesModel({ request: server.request, timers: new FakeTimers() });
+    server.handlers['PUT spaces/b2drop/credentials'] = () =>
+      reply(200, space({ status: 'mounted' }));
+    const model = new SpacesModel({
+      request: server.request,
+      timers: new FakeTimers()
+    });
     await model.refresh();
-    const pending = model.setCredentials('b2drop', { username: 'ada', password: 'pw' });
+    const pending = model.setCredentials('b2drop', {
+      username: 'ada',
+      password: 'pw'
+    });
     expect(model.isBusy('b2drop')).toBe(true);
     const answer = await pending;
     expect(answer.status).toBe('mounted');
     expect(model.isBusy('b2drop')).toBe(false);
     expect(model.spaces.find(s => s.name === 'b2drop')?.status).toBe('mounted');
-    expect(server.calls.find(c => c.method === 'PUT')?.body).toEqual({ username: 'ada', password: 'pw' });
+    expect(server.calls.find(c => c.method === 'PUT')?.body).toEqual({
+      username: 'ada',
+      password: 'pw'
+    });
     await flush();
     expect(server.count('GET', 'spaces')).toBe(2);
   });
@@ -346,48 +497,89 @@ describe('SpacesModel', () => {
   it("throws the server's message when credentials are refused, and keeps the status", async () => {
     const server = new FakeServer();
     server.handlers['PUT spaces/b2drop/credentials'] = () =>
-      reply(400, { message: 'B2DROP refused the user name or app password', reason: null });
-    const model = new SpacesModel({ request: server.request, timers: new FakeTimers() });
+      reply(400, {
+        message: 'B2DROP refused the user name or app password',
+        reason: null
+      });
+    const model = new SpacesModel({
+      request: server.request,
+      timers: new FakeTimers()
+    });
     await model.refresh();
-    const failure = await model.setCredentials('b2drop', { username: 'ada', password: 'no' }).catch(e => e);
+    const failure = await model
+      .setCredentials('b2drop', { username: 'ada', password: 'no' })
+      .catch(e => e);
     expect(failure).toBeInstanceOf(ApiError);
     expect(failure.status).toBe(400);
-    expect(failure.message).toBe('B2DROP refused the user name or app password');
-    expect(model.spaces.find(s => s.name === 'b2drop')?.status).toBe('needs-credentials');
+    expect(failure.message).toBe(
+      'B2DROP refused the user name or app password'
+    );
+    expect(model.spaces.find(s => s.name === 'b2drop')?.status).toBe(
+      'needs-credentials'
+    );
     expect(model.isBusy('b2drop')).toBe(false);
   });
 
   it('uses a status code when the error body is not JSON', async () => {
     const server = new FakeServer();
-    server.handlers['POST spaces/b2drop/retry'] = () => ({ status: 502, ok: false, text: async () => '<html>' });
-    const model = new SpacesModel({ request: server.request, timers: new FakeTimers() });
+    server.handlers['POST spaces/b2drop/retry'] = () => ({
+      status: 502,
+      ok: false,
+      text: async () => '<html>'
+    });
+    const model = new SpacesModel({
+      request: server.request,
+      timers: new FakeTimers()
+    });
     const failure = await model.retry('b2drop').catch(e => e);
     expect(failure.message).toBe('502');
   });
 
   it('connects, disconnects, retries and forgets through the right endpoints', async () => {
     const server = new FakeServer();
-    server.handlers['POST spaces/b2drop/mount'] = () => reply(200, space({ status: 'mounted' }));
+    server.handlers['POST spaces/b2drop/mount'] = () =>
+      reply(200, space({ status: 'mounted' }));
     server.handlers['POST spaces/b2drop/unmount'] = () =>
       reply(200, space({ status: 'unmounted', reason: 'disconnected by you' }));
     server.handlers['POST spaces/b2drop/retry'] = () =>
-      reply(200, space({ status: 'error', reason: 'B2DROP cannot be reached' }));
-    server.handlers['DELETE spaces/b2drop/credentials'] = () => reply(200, space({ status: 'needs-credentials' }));
-    const model = new SpacesModel({ request: server.request, timers: new FakeTimers() });
+      reply(
+        200,
+        space({ status: 'error', reason: 'B2DROP cannot be reached' })
+      );
+    server.handlers['DELETE spaces/b2drop/credentials'] = () =>
+      reply(200, space({ status: 'needs-credentials' }));
+    const model = new SpacesModel({
+      request: server.request,
+      timers: new FakeTimers()
+    });
     await model.refresh();
     expect((await model.mount('b2drop')).status).toBe('mounted');
     expect((await model.unmount('b2drop')).reason).toBe('disconnected by you');
     expect((await model.retry('b2drop')).status).toBe('error');
     expect(model.summary.attention).toBe(1);
-    expect((await model.forgetCredentials('b2drop')).status).toBe('needs-credentials');
+    expect((await model.forgetCredentials('b2drop')).status).toBe(
+      'needs-credentials'
+    );
   });
 
   it('adds and removes a space of the user', async () => {
     const server = new FakeServer();
-    const mine = space({ name: 'mydav', mount: 'mydav', origin: 'user', status: 'mounted' });
+    const mine = space({
+      name: 'mydav',
+      mount: 'mydav',
+      origin: 'user',
+      status: 'mounted'
+    });
     server.handlers['POST spaces'] = () => reply(201, mine);
-    server.handlers['DELETE spaces/mydav'] = () => ({ status: 204, ok: true, text: async () => '' });
-    const model = new SpacesModel({ request: server.request, timers: new FakeTimers() });
+    server.handlers['DELETE spaces/mydav'] = () => ({
+      status: 204,
+      ok: true,
+      text: async () => ''
+    });
+    const model = new SpacesModel({
+      request: server.request,
+      timers: new FakeTimers()
+    });
     await model.refresh();
     const added = await model.addSpace({
       name: 'mydav',
@@ -399,15 +591,24 @@ describe('SpacesModel', () => {
     expect(model.spaces.map(s => s.name)).toContain('mydav');
     await model.removeSpace('mydav');
     expect(model.spaces.map(s => s.name)).not.toContain('mydav');
-    server.handlers['POST spaces'] = () => reply(409, { message: "There is already a space named 'mydav'", reason: null });
-    const failure = await model.addSpace({ name: 'mydav', kind: 'webdav', settings: {} }).catch(e => e);
+    server.handlers['POST spaces'] = () =>
+      reply(409, {
+        message: "There is already a space named 'mydav'",
+        reason: null
+      });
+    const failure = await model
+      .addSpace({ name: 'mydav', kind: 'webdav', settings: {} })
+      .catch(e => e);
     expect(failure.status).toBe(409);
     expect(failure.message).toBe("There is already a space named 'mydav'");
   });
 
   it('never sends anything but what it was given (no stored secret is echoed)', async () => {
     const server = new FakeServer();
-    const model = new SpacesModel({ request: server.request, timers: new FakeTimers() });
+    const model = new SpacesModel({
+      request: server.request,
+      timers: new FakeTimers()
+    });
     await model.refresh();
     await model.forgetCredentials('b2drop').catch(() => undefined);
     expect(server.calls.filter(c => c.body !== undefined)).toEqual([]);
@@ -415,7 +616,10 @@ describe('SpacesModel', () => {
 
   it('a listener that throws does not stop the others', async () => {
     const server = new FakeServer();
-    const model = new SpacesModel({ request: server.request, timers: new FakeTimers() });
+    const model = new SpacesModel({
+      request: server.request,
+      timers: new FakeTimers()
+    });
     let seen = 0;
     const original = console.error;
     console.error = () => undefined;
@@ -438,7 +642,8 @@ describe('SpacesModel', () => {
 describe('FolderFailures', () => {
   it("tells the server's message once per fault, and again after a folder opened", () => {
     const failures = new FolderFailures();
-    const down = "'b2drop' is not available: B2DROP cannot be reached at http://dav (connection refused); try again later";
+    const down =
+      "'b2drop' is not available: B2DROP cannot be reached at http://dav (connection refused); try again later";
     expect(failures.message(503, down, 'b2drop')).toBe(down);
     expect(failures.message(503, down, 'b2drop')).toBeNull(); // the browser retrying: not again
     expect(failures.message(503, 'other', 'b2drop')).toBe('other');
@@ -449,6 +654,8 @@ describe('FolderFailures', () => {
   it('leaves a 404 to JupyterLab and names the folder when the server said nothing', () => {
     const failures = new FolderFailures();
     expect(failures.message(404, 'Not found', 'gone')).toBeNull();
-    expect(failures.message(undefined, '', 'data')).toBe('The folder "data" cannot be opened');
+    expect(failures.message(undefined, '', 'data')).toBe(
+      'The folder "data" cannot be opened'
+    );
   });
 });
