@@ -33,6 +33,7 @@ class Problem(StrEnum):
     NO_SPACE = "no_space"
     UNAVAILABLE = "unavailable"  # the service cannot be reached
     INVALID = "invalid"
+    UNTRUSTED = "untrusted"  # the server is not the one the user trusted (an SSH host key)
     OTHER = "other"
 
 

@@ -1,0 +1,270 @@
+"""Kinds built on a well-kept fsspec filesystem (s3fs, sshfs): one adapter to the driver contract.
+
+A kind on fsspec is its fields, a filesystem factory (:meth:`FsspecDriver.filesystem`), the
+space's root in that filesystem's paths, and its rclone remote. This module maps fsspec's
+``ls/info/cat_file/open/mv/rm/copy`` and the OSErrors they raise onto :class:`Driver` and
+:class:`Problem`; a kind refines :meth:`FsspecDriver.problem` for its own client's errors.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import posixpath
+import re
+import secrets
+import threading
+from abc import abstractmethod
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from .base import Driver, DriverError, Entry, Network, Problem
+
+if TYPE_CHECKING:
+    from fsspec import AbstractFileSystem
+
+MIB = 1024 * 1024
+READ_BLOCK = 8 * MIB  # bytes per ranged read
+READ_PIECE = MIB  # bytes per piece handed on
+WRITE_BLOCK = 8 * MIB  # bytes per part of an object store's multipart upload
+_UPLOAD = re.compile(r"\.(?P<name>.+)\.[0-9a-f]{8}\.nbspaces-(upload|old)")
+
+
+def aside(folder: str, name: str, why: str = "upload") -> str:
+    """A hidden name beside ``name`` for a file being written ("upload") or replaced ("old")."""
+    return posixpath.join(folder, f".{name}.{secrets.token_hex(4)}.nbspaces-{why}")
+
+
+def _time(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, (int, float)) and value > 0:
+        return datetime.fromtimestamp(value, UTC)
+    return None
+
+
+class FsspecDriver(Driver):
+    """A remote kind on an fsspec filesystem.
+
+    ``atomic_writes``: the store shows an object only once it is complete (S3): a write goes
+    straight to its name, and a failed one is discarded. Otherwise a write goes to a hidden
+    temporary name and takes the target's name only when complete; an existing target is
+    replaced by :meth:`replace`.
+    """
+
+    atomic_writes: ClassVar[bool] = False
+    hidden_names: ClassVar[frozenset[str]] = frozenset()  # the kind's own bookkeeping, never listed
+
+    def __init__(self, settings: dict[str, Any], credentials: dict[str, str] | None, network: Network | None = None):
+        super().__init__(settings, credentials, network)
+        self._fs: AbstractFileSystem | None = None
+        self._fs_lock = threading.Lock()
+
+    # -- what a kind gives ----------------------------------------------------------
+
+    @abstractmethod
+    def filesystem(self) -> AbstractFileSystem:
+        """A new filesystem for this space's settings and credentials (made once, on first use)."""
+
+    @abstractmethod
+    def root(self) -> str:
+        """The space's root in the filesystem's paths (a bucket and prefix, a folder)."""
+
+    def problem(self, error: BaseException, path: str) -> DriverError:
+        """A failure of the filesystem in the user's terms; kinds add their client's own errors."""
+        where = f"'{path}'" if path else "the space"
+        label = self.label
+        if isinstance(error, DriverError):
+            return error
+        if isinstance(error, FileNotFoundError):
+            return DriverError(Problem.NOT_FOUND, f"{where} does not exist on {label}")
+        if isinstance(error, FileExistsError):
+            return DriverError(Problem.EXISTS, f"{where} already exists on {label}")
+        if isinstance(error, PermissionError):
+            return DriverError(Problem.FORBIDDEN, f"{label} does not allow this on {where}")
+        if isinstance(error, IsADirectoryError):
+            return DriverError(Problem.INVALID, f"{where} is a folder")
+        if isinstance(error, NotADirectoryError):
+            return DriverError(Problem.INVALID, f"{where} is not a folder")
+        if isinstance(error, (TimeoutError, ConnectionError)):
+            return DriverError(Problem.UNAVAILABLE, f"{label} cannot be reached ({type(error).__name__}); "
+                                                    "try again later")
+        return DriverError(Problem.OTHER, f"{label} failed on {where}: {error}")
+
+    @property
+    def label(self) -> str:
+        return str(self.settings.get("label") or self.kind_label)
+
+    # -- plumbing -------------------------------------------------------------------
+
+    @property
+    def fs(self) -> AbstractFileSystem:
+        with self._fs_lock:
+            if self._fs is None:
+                with self.errors(""):
+                    self._fs = self.filesystem()
+            return self._fs
+
+    @contextlib.contextmanager
+    def errors(self, path: str) -> Iterator[None]:
+        try:
+            yield
+        except DriverError:
+            raise
+        except Exception as e:
+            raise self.problem(e, path) from None
+
+    def full(self, path: str) -> str:
+        return posixpath.join(self.root(), path) if path else self.root()
+
+    def entry(self, info: dict[str, Any]) -> Entry:
+        name = posixpath.basename(str(info["name"]).rstrip("/"))
+        is_dir = info.get("type") == "directory"
+        modified = None
+        for key in ("LastModified", "mtime", "last_modified", "modified", "time"):
+            if info.get(key) is not None:
+                modified = _time(info[key])
+                break
+        return Entry(name, is_dir, None if is_dir else int(info.get("size") or 0), modified,
+                     str(info.get("ETag") or "").strip('"') or None)
+
+    def exists(self, path: str) -> bool:
+        with self.errors(path):
+            return bool(self.fs.exists(self.full(path)))
+
+    # -- the contract ---------------------------------------------------------------
+
+    def check(self) -> None:
+        self.list("")
+
+    def list(self, path: str) -> list[Entry]:
+        full = self.full(path).rstrip("/")
+        with self.errors(path):
+            infos = self.fs.ls(full, detail=True)
+            if not infos and path and not self.fs.isdir(full):
+                raise FileNotFoundError(full)
+        entries = (self.entry(i) for i in infos if str(i["name"]).rstrip("/") != full)
+        return [e for e in entries if e.name and e.name not in self.hidden_names]
+
+    def stat(self, path: str) -> Entry:
+        if not path:
+            return Entry("", True)
+        with self.errors(path):
+            return self.entry(self.fs.info(self.full(path)))
+
+    def read(self, path: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        size = self.stat(path).size or 0
+        last = size - 1 if end is None else min(end, size - 1)
+        full, position = self.full(path), start
+        while position <= last:
+            stop = min(position + READ_BLOCK, last + 1)
+            with self.errors(path):
+                block = self.fs.cat_file(full, start=position, end=stop)
+            if not block:
+                raise DriverError(Problem.OTHER, f"'{path}' ended early on {self.label}; try again")
+            view = memoryview(block)
+            for cut in range(0, len(view), READ_PIECE):
+                yield bytes(view[cut:cut + READ_PIECE])
+            position += len(block)
+
+    def write(self, path: str, chunks: Iterable[bytes], size: int | None = None) -> None:
+        folder, name = posixpath.split(path)
+        if not name:
+            raise DriverError(Problem.INVALID, "a file needs a name")
+        if self.atomic_writes:
+            self._write_to(path, path, chunks)
+            return
+        temp = aside(folder, name)
+        try:
+            self._write_to(temp, path, chunks)
+            self.replace(temp, path)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self.fs.rm_file(self.full(temp))
+            raise
+
+    def _write_to(self, target: str, path: str, chunks: Iterable[bytes]) -> None:
+        """Stream ``chunks`` into ``target``; ``path`` names the file in errors."""
+        with self.errors(path):
+            f = self.fs.open(self.full(target), "wb", block_size=WRITE_BLOCK)
+        try:
+            for piece in chunks:
+                with self.errors(path):
+                    f.write(piece)
+            with self.errors(path):
+                f.close()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                f.discard()  # an object store's unfinished multipart upload is aborted
+            f.closed = True  # never committed later (fsspec files close, and commit, when collected)
+            raise
+
+    def replace(self, temp: str, path: str) -> None:
+        """Give the complete file ``temp`` the name ``path``. An existing ``path`` is first moved
+        aside, and put back if the move fails: at every moment one whole version has the name."""
+        if not self.exists(path):
+            with self.errors(path):
+                self.fs.mv(self.full(temp), self.full(path))
+            return
+        old = aside(*posixpath.split(path), why="old")
+        with self.errors(path):
+            self.fs.mv(self.full(path), self.full(old))
+        try:
+            with self.errors(path):
+                self.fs.mv(self.full(temp), self.full(path))
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self.fs.mv(self.full(old), self.full(path))
+            raise
+        with contextlib.suppress(Exception):
+            self.fs.rm_file(self.full(old))
+
+    def mkdir(self, path: str) -> None:
+        if self.exists(path):
+            raise DriverError(Problem.EXISTS, f"'{path}' already exists on {self.label}")
+        with self.errors(path):
+            self.fs.mkdir(self.full(path), create_parents=False)
+
+    def delete(self, path: str) -> None:
+        if not path:
+            raise DriverError(Problem.INVALID, "the space itself cannot be deleted")
+        entry = self.stat(path)
+        with self.errors(path):
+            if entry.is_dir:
+                self.fs.rm(self.full(path), recursive=True)
+            else:
+                self.fs.rm_file(self.full(path))
+
+    def _transfer(self, src: str, dst: str, move: bool) -> None:
+        entry = self.stat(src)
+        if self.exists(dst):
+            raise DriverError(Problem.EXISTS, f"'{dst}' already exists on {self.label}")
+        with self.errors(src):
+            if move:
+                self.fs.mv(self.full(src), self.full(dst), recursive=entry.is_dir)
+            else:
+                self.fs.copy(self.full(src), self.full(dst), recursive=entry.is_dir)
+
+    def move(self, src: str, dst: str) -> None:
+        self._transfer(src, dst, move=True)
+
+    def copy(self, src: str, dst: str) -> None:
+        self._transfer(src, dst, move=False)
+
+    def clean_uploads(self, folder: str, name: str | None = None, older_than: float = 0) -> None:
+        """Unfinished uploads are removed; a version moved aside by a replace that was cut off
+        takes its name back if nothing has it, and is removed otherwise."""
+        now = datetime.now(UTC)
+        with contextlib.suppress(DriverError):
+            for entry in self.list(folder):
+                match = _UPLOAD.fullmatch(entry.name)
+                if match is None or entry.is_dir or (name is not None and match["name"] != name):
+                    continue
+                if older_than and (entry.modified is None or (now - entry.modified).total_seconds() < older_than):
+                    continue
+                left, target = posixpath.join(folder, entry.name), posixpath.join(folder, match["name"])
+                with contextlib.suppress(Exception):
+                    if entry.name.endswith("-old") and not self.exists(target):
+                        self.fs.mv(self.full(left), self.full(target))
+                    else:
+                        self.fs.rm_file(self.full(left))

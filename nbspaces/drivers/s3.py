@@ -1,0 +1,147 @@
+"""S3 buckets as spaces (AWS, and S3 services of sites: MinIO, Ceph's RADOS Gateway, rclone), on s3fs.
+
+A space is a bucket, or a folder (prefix) in one. S3 shows an object only once its upload is
+complete, so writes go straight to their name (a multipart upload in 8 MiB parts), and a failed
+one is aborted: no object and no unfinished multipart upload stays. Folders are prefixes; an
+empty folder made here is a zero-byte ``folder/`` marker object, as the AWS console makes (or,
+where the service keeps no such markers, a hidden ``folder/.nbspaces-folder`` object).
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from .base import LABEL, VERIFY_TLS, DriverError, Problem, Setting
+from .fsspec_driver import FsspecDriver
+
+if TYPE_CHECKING:
+    from fsspec import AbstractFileSystem
+
+FOLDER_MARKER = ".nbspaces-folder"  # keeps an empty folder where the service keeps no 'folder/' markers
+_AUTH_CODES = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken",
+               "AuthorizationHeaderMalformed"}
+
+
+class S3Driver(FsspecDriver):
+    kind = "s3"
+    kind_label = "S3 bucket"
+    credential_fields = {"access_key_id": "Access key ID", "secret_access_key": "Secret access key"}
+    secret_fields = frozenset({"secret_access_key"})
+    setting_fields = {
+        "endpoint": Setting("S3 endpoint (URL; empty for Amazon S3)", "url"),
+        "bucket": Setting("Bucket", required=True),
+        "folder": Setting("Folder in the bucket"),
+        "region": Setting("Region"),
+        "label": LABEL,
+        "verify_tls": VERIFY_TLS,
+    }
+    atomic_writes = True
+    hidden_names = frozenset({FOLDER_MARKER})
+
+    def __init__(self, settings: dict[str, Any], credentials: dict[str, str] | None, network: Any = None):
+        super().__init__(settings, credentials, network)
+        self.bucket = str(settings.get("bucket") or "").strip("/")
+        if not self.bucket or "/" in self.bucket:
+            raise DriverError(Problem.INVALID, "give the bucket's name alone (the folder in it goes in 'folder')")
+        self.prefix = "/".join(p for p in str(settings.get("folder") or "").split("/") if p not in ("", "."))
+        if ".." in self.prefix.split("/"):
+            raise DriverError(Problem.INVALID, "the folder must not contain '..'")
+
+    def filesystem(self) -> AbstractFileSystem:
+        import s3fs
+
+        key, secret = self.credentials.get("access_key_id", ""), self.credentials.get("secret_access_key", "")
+        if not key or not secret:
+            # Without both, boto would look for the server's own credentials (its environment,
+            # ~/.aws, the cloud's metadata service): never for a user's space.
+            raise DriverError(Problem.AUTH, f"{self.label} needs an access key ID and a secret access key")
+        endpoint = self.settings.get("endpoint") or None
+        if endpoint and self.network.guard is not None:
+            from urllib.parse import urlsplit
+
+            parts = urlsplit(endpoint)
+            self.network.guard.check_resolved(parts.hostname or "", parts.port or 443)
+        return s3fs.S3FileSystem(
+            key=key, secret=secret, endpoint_url=endpoint, skip_instance_cache=True, use_listings_cache=False,
+            client_kwargs={"region_name": self.settings.get("region") or "us-east-1",
+                           "verify": bool(self.settings.get("verify_tls", True))},
+            config_kwargs={"connect_timeout": self.network.connect_timeout,
+                           "read_timeout": self.network.read_timeout, "retries": {"max_attempts": 2},
+                           # botocore's default checksums since 1.36 break ranged reads and uploads
+                           # on most S3 services that are not AWS: only where the service asks.
+                           "request_checksum_calculation": "when_required",
+                           "response_checksum_validation": "when_required",
+                           # Sites' S3 services (MinIO, Ceph, rclone) answer at one host: path-style.
+                           "s3": {"addressing_style": "path" if endpoint else "auto"}})
+
+    def root(self) -> str:
+        return posixpath.join(self.bucket, self.prefix) if self.prefix else self.bucket
+
+    def problem(self, error: BaseException, path: str) -> DriverError:
+        cause = error.__cause__ or error.__context__
+        code = getattr(cause, "response", {}).get("Error", {}).get("Code") if cause is not None else None
+        if code in _AUTH_CODES:
+            return DriverError(Problem.AUTH, f"{self.label} refused the access key ID or secret access key")
+        if code == "NoSuchBucket" or (isinstance(error, FileNotFoundError) and not path):
+            return DriverError(Problem.NOT_FOUND, f"the bucket '{self.bucket}' does not exist on {self.label}")
+        if type(error).__name__ in ("EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError",
+                                    "ClientConnectorError", "ServerDisconnectedError"):
+            return DriverError(Problem.UNAVAILABLE, f"{self.label} cannot be reached; try again later")
+        return super().problem(error, path)
+
+    def mkdir(self, path: str) -> None:
+        if self.exists(path):
+            raise DriverError(Problem.EXISTS, f"'{path}' already exists on {self.label}")
+        parent = posixpath.dirname(path)
+        if parent and not self.stat(parent).is_dir:
+            raise DriverError(Problem.INVALID, f"'{parent}' is a file")
+        key = self.full(path).partition("/")[2] + "/"  # s3fs's own calls drop a trailing '/'
+        with self.errors(path):
+            self.fs.call_s3("put_object", Bucket=self.bucket, Key=key, Body=b"")
+        if not self.stat(path).is_dir:
+            # The service kept the marker as a file named like the folder (rclone serve s3 keeps its
+            # buckets as folders on a disk, and does): a hidden object in the folder makes it instead.
+            with self.errors(path):
+                self.fs.rm_file(self.full(path))
+                self.fs.call_s3("put_object", Bucket=self.bucket, Key=key + FOLDER_MARKER, Body=b"")
+
+    def _keys(self, prefix: str) -> Iterator[str]:
+        """Every key under ``prefix``, folder markers included, page by page."""
+        token: dict[str, str] = {}
+        while True:
+            page = self.fs.call_s3("list_objects_v2", Bucket=self.bucket, Prefix=prefix, **token)
+            for item in page.get("Contents", []):
+                yield item["Key"]
+            if not page.get("IsTruncated"):
+                return
+            token = {"ContinuationToken": page["NextContinuationToken"]}
+
+    def _transfer(self, src: str, dst: str, move: bool) -> None:
+        """Server-side copies, object by object (s3fs's recursive copy stumbles on folders that
+        are only prefixes); a move deletes the sources once every copy is made."""
+        if not self.stat(src).is_dir:
+            super()._transfer(src, dst, move)
+            return
+        if self.exists(dst):
+            raise DriverError(Problem.EXISTS, f"'{dst}' already exists on {self.label}")
+        source = self.full(src).partition("/")[2] + "/"
+        target = self.full(dst).partition("/")[2] + "/"
+        with self.errors(src):
+            for key in self._keys(source):
+                new = target + key[len(source):]
+                if key.endswith("/"):  # a folder marker: s3fs's copy would drop the '/'
+                    self.fs.call_s3("copy_object", Bucket=self.bucket, Key=new,
+                                    CopySource={"Bucket": self.bucket, "Key": key})
+                else:
+                    self.fs.cp_file(f"{self.bucket}/{key}", f"{self.bucket}/{new}")
+            if move:
+                self.fs.rm(self.full(src), recursive=True)
+
+    def rclone_remote(self) -> dict[str, str] | None:
+        endpoint = self.settings.get("endpoint") or ""
+        return {"type": "s3", "provider": "Other" if endpoint else "AWS", "endpoint": endpoint,
+                "region": self.settings.get("region") or "", "access_key_id": self.credentials.get("access_key_id", ""),
+                "secret_access_key": self.credentials.get("secret_access_key", ""),
+                "force_path_style": "true" if endpoint else "false"}

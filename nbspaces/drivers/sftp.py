@@ -1,0 +1,386 @@
+"""SFTP servers as spaces (``sftp://user@host:/folder``), on asyncssh.
+
+Hand-written rather than on fsspec's sshfs, which reads a whole file for any range, copies
+with a shell command (SFTP-only servers have no shell) and trusts any host key by default.
+
+Host keys: a space remembers the server's host key (its ``host_key`` setting). The first
+connection, with none remembered, is refused with :class:`HostKeyUnknown`, which carries the
+key and its fingerprint for the user to accept; a server that later shows another key is
+refused with a message that says so, never accepted silently.
+
+asyncssh is asynchronous and drivers are blocking: all spaces of a process share one event
+loop in a thread of its own, and each call waits for its coroutine there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import posixpath
+import threading
+from collections.abc import Awaitable, Coroutine, Iterable, Iterator
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from .base import LABEL, Driver, DriverError, Entry, Network, Problem, Setting
+from .fsspec_driver import _UPLOAD, READ_PIECE, aside
+
+if TYPE_CHECKING:
+    import asyncssh
+
+T = TypeVar("T")
+WRITE_PIECE = 4 * 1024 * 1024  # bytes handed to asyncssh per write (it pipelines them in blocks)
+_loop: asyncio.AbstractEventLoop | None = None
+_loop_lock = threading.Lock()
+
+
+def _run(coro: Coroutine[Any, Any, T], timeout: float | None) -> T:
+    """Run ``coro`` on the shared loop and wait for it (``timeout`` seconds at most)."""
+    global _loop
+    with _loop_lock:
+        if _loop is None:
+            _loop = asyncio.new_event_loop()
+            threading.Thread(target=_loop.run_forever, name="nbspaces-ssh", daemon=True).start()
+    future = asyncio.run_coroutine_threadsafe(coro, _loop)
+    try:
+        return future.result(timeout)
+    except TimeoutError:
+        future.cancel()
+        raise
+
+
+class HostKeyUnknown(DriverError):
+    """The server's host key is not (yet) trusted: the user sees the fingerprint and accepts it."""
+
+    def __init__(self, host: str, key: str, fingerprint: str):
+        super().__init__(Problem.UNTRUSTED, f"{host} is a server nbspaces has not seen before. Its host key "
+                                            f"fingerprint is {fingerprint}: accept it if it is the one your "
+                                            "server's admins publish")
+        self.offer = {"host_key": key, "fingerprint": fingerprint}
+
+
+def fingerprint(key: str) -> str:
+    import asyncssh
+
+    return str(asyncssh.import_public_key(key).get_fingerprint("sha256"))
+
+
+class SFTPDriver(Driver):
+    kind = "sftp"
+    kind_label = "SFTP server"
+    credential_fields = {"username": "User name", "password": "Password", "private_key": "Private key",
+                         "passphrase": "Passphrase of the private key"}
+    secret_fields = frozenset({"password", "private_key", "passphrase"})
+    setting_fields = {
+        "host": Setting("Server (host name or address)", required=True),
+        "port": Setting("Port", "integer", minimum=1, maximum=65535),
+        "folder": Setting("Folder (empty: your home folder on the server)"),
+        "host_key": Setting("The server's host key (accepted at the first connection)"),
+        "label": LABEL,
+    }
+
+    def __init__(self, settings: dict[str, Any], credentials: dict[str, str] | None, network: Network | None = None):
+        super().__init__(settings, credentials, network)
+        self.host = str(settings.get("host") or "").strip().strip("[]")  # an IPv6 address may come in brackets
+        if not self.host or any(c in self.host for c in "/@ \t"):
+            raise DriverError(Problem.INVALID, "give the server's host name or address alone, e.g. sftp.example.org")
+        self.port = int(settings.get("port") or 22)
+        self.folder = str(settings.get("folder") or "").rstrip("/")
+        if ".." in self.folder.split("/"):
+            raise DriverError(Problem.INVALID, "the folder must not contain '..'")
+        self.label = str(settings.get("label") or f"{self.host}")
+        self._conn: asyncssh.SSHClientConnection | None = None
+        self._sftp: asyncssh.SFTPClient | None = None
+        self._root: str | None = None
+        self._lock = asyncio.Lock()  # used on the shared loop only
+
+    # -- connecting -------------------------------------------------------------------
+
+    def _known_hosts(self) -> asyncssh.SSHKnownHosts:
+        import asyncssh
+
+        pattern = self.host if self.port == 22 else f"[{self.host}]:{self.port}"
+        try:
+            return asyncssh.import_known_hosts(f"{pattern} {self.settings['host_key']}\n")
+        except (ValueError, asyncssh.KeyImportError):
+            raise DriverError(Problem.INVALID, "the remembered host key is not an SSH public key; add the space "
+                                               "again to see the server's key") from None
+
+    def _client_keys(self) -> list[Any]:
+        import asyncssh
+
+        text = self.credentials.get("private_key", "").strip()
+        if not text:
+            return []
+        try:
+            return [asyncssh.import_private_key(text + "\n", self.credentials.get("passphrase") or None)]
+        except asyncssh.KeyEncryptionError:
+            raise DriverError(Problem.AUTH, "the private key's passphrase is wrong") from None
+        except (ValueError, asyncssh.KeyImportError):
+            raise DriverError(Problem.INVALID, "the private key is not one SSH reads (paste the whole key, "
+                                               "from -----BEGIN to -----END)") from None
+
+    async def _client(self) -> asyncssh.SFTPClient:
+        import asyncssh
+
+        async with self._lock:
+            if self._sftp is not None and self._conn is not None and not self._conn.is_closed():
+                return self._sftp
+            if self.network.guard is not None:
+                await asyncio.to_thread(self.network.guard.check_resolved, self.host, self.port)
+            if not self.settings.get("host_key"):
+                key = await asyncssh.get_server_host_key(self.host, self.port, config=[])
+                if key is None:
+                    raise DriverError(Problem.OTHER, f"{self.host} showed no host key")
+                text = key.export_public_key("openssh").decode().strip()
+                raise HostKeyUnknown(self.host, text, str(key.get_fingerprint("sha256")))
+            try:
+                self._conn = await asyncssh.connect(
+                    self.host, self.port, username=self.credentials.get("username") or None,
+                    password=self.credentials.get("password") or None, client_keys=self._client_keys(),
+                    known_hosts=self._known_hosts(), agent_path=None, config=[], x509_trusted_certs=None,
+                    connect_timeout=self.network.connect_timeout, keepalive_interval=30, keepalive_count_max=3,
+                    preferred_auth="publickey,keyboard-interactive,password")
+            except asyncssh.HostKeyNotVerifiable:
+                now = await asyncssh.get_server_host_key(self.host, self.port, config=[])
+                shown = now.get_fingerprint("sha256") if now is not None else "unknown"
+                raise DriverError(Problem.UNTRUSTED, f"{self.host}'s host key has changed: it was "
+                                  f"{fingerprint(self.settings['host_key'])}, it is now {shown}. Someone may be "
+                                  "intercepting the connection; if the server's admins say they changed the key, "
+                                  "remove the space and add it again") from None
+            self._sftp = await self._conn.start_sftp_client()
+            self._root = self.folder or await self._sftp.realpath(".")
+            return self._sftp
+
+    def _call(self, path: str, work: Awaitable[T] | Any, timeout: float | None = None) -> T:
+        """Run ``work(sftp)`` (a coroutine function of the SFTP client) and map its errors."""
+        async def go() -> T:
+            sftp = await self._client()
+            return await work(sftp)  # type: ignore[no-any-return,operator]
+
+        try:
+            return _run(go(), timeout or self.network.connect_timeout + self.network.read_timeout)
+        except DriverError:
+            raise
+        except Exception as e:
+            raise self._problem(e, path) from None
+
+    def _problem(self, error: BaseException, path: str) -> DriverError:
+        import asyncssh
+
+        where = f"'{path}'" if path else "the folder"
+        if isinstance(error, asyncssh.SFTPNoSuchFile):
+            if not path:
+                return DriverError(Problem.NOT_FOUND, f"{self.host} has no folder '{self.folder}'")
+            return DriverError(Problem.NOT_FOUND, f"{where} does not exist on {self.label}")
+        if isinstance(error, asyncssh.SFTPFileAlreadyExists):
+            return DriverError(Problem.EXISTS, f"{where} already exists on {self.label}")
+        if isinstance(error, asyncssh.SFTPPermissionDenied):
+            return DriverError(Problem.FORBIDDEN, f"{self.label} does not allow this on {where}")
+        if isinstance(error, (asyncssh.SFTPNoSpaceOnFilesystem, asyncssh.SFTPQuotaExceeded)):
+            return DriverError(Problem.NO_SPACE, f"{self.label} is full")
+        if isinstance(error, asyncssh.PermissionDenied):
+            return DriverError(Problem.AUTH, f"{self.label} refused the user name, password or key")
+        if isinstance(error, asyncssh.SFTPError):
+            return DriverError(Problem.OTHER, f"{self.label} failed on {where}: {error.reason}")
+        self._forget()
+        return DriverError(Problem.UNAVAILABLE, f"{self.label} cannot be reached at {self.host}:{self.port} "
+                                                f"({type(error).__name__}); try again later")
+
+    def _forget(self) -> None:
+        conn, self._conn, self._sftp = self._conn, None, None
+        if conn is not None:
+            conn.close()
+
+    def _full(self, path: str) -> str:
+        assert self._root is not None
+        return posixpath.join(self._root, path) if path else self._root
+
+    @staticmethod
+    def _entry(name: str, attrs: Any) -> Entry:
+        import asyncssh
+
+        is_dir = attrs.type == asyncssh.FILEXFER_TYPE_DIRECTORY
+        modified = datetime.fromtimestamp(attrs.mtime, UTC) if attrs.mtime is not None else None
+        return Entry(name, is_dir, None if is_dir else int(attrs.size or 0), modified)
+
+    # -- the contract -----------------------------------------------------------------
+
+    def check(self) -> None:
+        self.list("")
+
+    def list(self, path: str) -> list[Entry]:
+        import asyncssh
+
+        async def work(sftp: asyncssh.SFTPClient) -> list[Entry]:
+            out = []
+            for name in await sftp.readdir(self._full(path)):
+                if name.filename in (".", ".."):
+                    continue
+                attrs = name.attrs
+                if attrs.type == asyncssh.FILEXFER_TYPE_SYMLINK:  # what it points to
+                    with contextlib.suppress(asyncssh.SFTPError):
+                        attrs = await sftp.stat(self._full(posixpath.join(path, str(name.filename))))
+                out.append(self._entry(str(name.filename), attrs))
+            return out
+
+        return self._call(path, work)
+
+    def stat(self, path: str) -> Entry:
+        async def work(sftp: Any) -> Entry:
+            return self._entry(posixpath.basename(path), await sftp.stat(self._full(path)))
+
+        return self._call(path, work)
+
+    def read(self, path: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        handle = self._call(path, lambda sftp: sftp.open(self._full(path), "rb"))
+        try:
+            offset = start
+            while end is None or offset <= end:
+                size = READ_PIECE if end is None else min(READ_PIECE, end - offset + 1)
+                piece = self._call(path, lambda _, o=offset, s=size: handle.read(s, o))
+                if not piece:
+                    return
+                offset += len(piece)
+                yield piece
+        finally:
+            with contextlib.suppress(Exception):
+                _run(handle.close(), self.network.connect_timeout)
+
+    def write(self, path: str, chunks: Iterable[bytes], size: int | None = None) -> None:
+        folder, name = posixpath.split(path)
+        if not name:
+            raise DriverError(Problem.INVALID, "a file needs a name")
+        temp = aside(folder, name)
+        try:
+            handle = self._call(path, lambda sftp: sftp.open(self._full(temp), "wb"))
+            try:
+                offset, block = 0, bytearray()
+                for piece in chunks:
+                    block += piece
+                    if len(block) >= WRITE_PIECE:  # asyncssh pipelines a large write in parallel requests
+                        self._call(path, lambda _, b=bytes(block), o=offset: handle.write(b, o))
+                        offset, block = offset + len(block), bytearray()
+                if block:
+                    self._call(path, lambda _, b=bytes(block), o=offset: handle.write(b, o))
+            finally:
+                self._call(path, lambda _: handle.close())
+            self._replace(temp, path)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self._call(temp, lambda sftp: sftp.remove(self._full(temp)))
+            raise
+
+    def _replace(self, temp: str, path: str) -> None:
+        """Give the complete ``temp`` the name ``path`` in one rename that replaces (OpenSSH's
+        posix-rename); where the server lacks it, the old version is moved aside first and put
+        back if the rename fails."""
+        async def work(sftp: Any) -> None:
+            import asyncssh
+
+            with contextlib.suppress(asyncssh.SFTPOpUnsupported):
+                await sftp.posix_rename(self._full(temp), self._full(path))
+                return
+            if not await sftp.exists(self._full(path)):
+                await sftp.rename(self._full(temp), self._full(path))
+                return
+            old = aside(*posixpath.split(path), why="old")
+            await sftp.rename(self._full(path), self._full(old))
+            try:
+                await sftp.rename(self._full(temp), self._full(path))
+            except asyncssh.Error:
+                await sftp.rename(self._full(old), self._full(path))
+                raise
+            with contextlib.suppress(asyncssh.Error):
+                await sftp.remove(self._full(old))
+
+        self._call(path, work)
+
+    def mkdir(self, path: str) -> None:
+        async def work(sftp: Any) -> None:
+            import asyncssh
+
+            if await sftp.exists(self._full(path)):
+                raise asyncssh.SFTPFileAlreadyExists("exists")
+            await sftp.mkdir(self._full(path))
+
+        self._call(path, work)
+
+    def delete(self, path: str) -> None:
+        if not path:
+            raise DriverError(Problem.INVALID, "the space itself cannot be deleted")
+
+        async def work(sftp: Any) -> None:
+            if await sftp.isdir(self._full(path)):
+                await sftp.rmtree(self._full(path))
+            else:
+                await sftp.remove(self._full(path))
+
+        self._call(path, work)
+
+    def move(self, src: str, dst: str) -> None:
+        async def work(sftp: Any) -> None:
+            import asyncssh
+
+            await sftp.stat(self._full(src))
+            if await sftp.exists(self._full(dst)):
+                raise DriverError(Problem.EXISTS, f"'{dst}' already exists on {self.label}")
+            try:
+                await sftp.rename(self._full(src), self._full(dst))
+            except asyncssh.SFTPNoSuchFile:
+                raise DriverError(Problem.NOT_FOUND, f"the folder of '{dst}' does not exist on {self.label}") from None
+
+        self._call(src, work)
+
+    def copy(self, src: str, dst: str) -> None:
+        async def one(sftp: Any, source: str, target: str) -> None:
+            attrs = await sftp.stat(source)
+            if attrs.type == 2:  # FILEXFER_TYPE_DIRECTORY
+                await sftp.mkdir(target)
+                for name in await sftp.readdir(source):
+                    if name.filename not in (".", ".."):
+                        await one(sftp, posixpath.join(source, name.filename), posixpath.join(target, name.filename))
+                return
+            if sftp.supports_remote_copy:  # the server copies (OpenSSH 9's copy-data)
+                await sftp.remote_copy(source, target)
+                return
+            async with sftp.open(source, "rb") as reader, sftp.open(target, "wb") as writer:
+                offset = 0
+                while piece := await reader.read(WRITE_PIECE, offset):
+                    await writer.write(piece, offset)
+                    offset += len(piece)
+
+        async def work(sftp: Any) -> None:
+            await sftp.stat(self._full(src))
+            if await sftp.exists(self._full(dst)):
+                raise DriverError(Problem.EXISTS, f"'{dst}' already exists on {self.label}")
+            await one(sftp, self._full(src), self._full(dst))
+
+        self._call(src, work, timeout=24 * 3600)
+
+    def clean_uploads(self, folder: str, name: str | None = None, older_than: float = 0) -> None:
+        now = datetime.now(UTC)
+        with contextlib.suppress(DriverError):
+            for entry in self.list(folder):
+                match = _UPLOAD.fullmatch(entry.name)
+                if match is None or entry.is_dir or (name is not None and match["name"] != name):
+                    continue
+                if older_than and (entry.modified is None or (now - entry.modified).total_seconds() < older_than):
+                    continue
+                left = posixpath.join(folder, entry.name)
+                with contextlib.suppress(DriverError):
+                    self._call(left, lambda sftp, p=left: sftp.remove(self._full(p)))
+
+    def rclone_remote(self) -> dict[str, str] | None:
+        return {"type": "sftp", "host": self.host, "port": str(self.port),
+                "user": self.credentials.get("username", ""), "pass": self.credentials.get("password", ""),
+                "key_pem": self.credentials.get("private_key", ""),
+                "key_file_pass": self.credentials.get("passphrase", ""), "shell_type": "none"}
+
+    def close(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                _run(self._close(), self.network.connect_timeout)
+
+    async def _close(self) -> None:
+        self._forget()
