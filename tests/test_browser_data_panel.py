@@ -194,6 +194,8 @@ def test_data_panel_in_the_browser(site: tuple[Hub, DavServer, Path], page: sync
     expect(datasets.locator(".nbs-Badge-readonly")).to_be_visible()
     expect(datasets).to_have_attribute("data-status", "mounted")
     b2drop = space_row(page, "b2drop")
+    expect(b2drop.locator(".nbs-Space-name")).to_have_text("B2DROP")  # the catalog's label
+    expect(b2drop.locator(".nbs-Space-mount")).to_have_text("~/b2drop · WebDAV")
     expect(b2drop).to_have_attribute("data-status", "needs-credentials")
     expect(b2drop.locator(".nbs-Status")).to_have_attribute("title", "Needs credentials")
     panel.screenshot(path=str(shots / "data-panel.png"))
@@ -353,18 +355,21 @@ def test_keyboard_palette_add_and_remove(site: tuple[Hub, DavServer, Path], page
     expect(dialog.locator('input[name="credential:password"]')).to_have_value("")
     dialog.locator(".jp-Dialog-content").screenshot(path=str(shots / "data-panel-add.png"))
 
-    # The right address: added, tested and mounted; the server keeps it.
+    # The right address and a label: added, tested and mounted; the server keeps it, the panel shows the label.
     dialog.locator('input[name="setting:url"]').fill(dav.url)
+    dialog.locator('input[name="setting:label"]').fill("Team files")
     dialog.locator('input[name="credential:password"]').fill(dav.password)
     page.keyboard.press("Enter")
     expect(dialog).to_have_count(0, timeout=TIMEOUT_MS)  # the server tests the service before it answers
     mydav = space_row(page, "mydav")
     expect(mydav).to_have_attribute("data-status", "mounted")
+    expect(mydav.locator(".nbs-Space-name")).to_have_text("Team files")
+    expect(mydav.locator(".nbs-Space-mount")).to_have_text("~/mydav · WebDAV")
     expect(mydav.locator('button[data-action="forget"]')).to_be_visible()  # credentials are stored
     listed = hub.server("ada", "GET", "nbspaces/api/spaces").json()["spaces"]
     mine = next(s for s in listed if s["name"] == "mydav")
     assert mine["origin"] == "user" and mine["has_credentials"] is True
-    assert mine["settings"] == {"url": dav.url, "label": "mydav"}
+    assert mine["settings"] == {"url": dav.url, "label": "Team files"}
 
     # Remove it with the keyboard only: Tab to its Remove button, Enter, Enter to confirm.
     page.keyboard.press("Alt+Shift+D")

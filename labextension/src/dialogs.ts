@@ -15,6 +15,7 @@ import {
   NameProblem,
   newSpace,
   SettingProblem,
+  spaceLabel,
   validateName,
   validateSetting
 } from './model';
@@ -200,7 +201,7 @@ class SubmitDialog extends Dialog<Record<string, string>> {
 /** A link to where a service makes app passwords, when we know one. */
 function appPasswordLink(space: ISpace): string | null {
   const url = String(space.settings?.url ?? '');
-  const label = String(space.settings?.label ?? space.name);
+  const label = spaceLabel(space);
   if (/b2drop/i.test(url) || /b2drop/i.test(label)) {
     return 'https://b2drop.eudat.eu/settings/user/security';
   }
@@ -218,7 +219,7 @@ export async function credentialsDialog(
   send: (values: Record<string, string>) => Promise<unknown>
 ): Promise<boolean> {
   const form = new FormBody();
-  const label = String(space.settings?.label ?? space.name);
+  const label = spaceLabel(space);
   const intro = document.createElement('p');
   intro.className = 'nbs-Form-intro';
   intro.textContent = trans.__(
@@ -370,7 +371,7 @@ function addKindFields(
       hint:
         f.name === 'label'
           ? trans.__(
-              'Optional: the name in messages; the space name when empty.'
+              'Optional: the name shown in the panel and in messages; the space name when empty.'
             )
           : undefined
     });

@@ -184,6 +184,12 @@ export function browserPath(space: ISpace): string {
   return space.kind === 'home' ? '' : space.mount;
 }
 
+/** The name a space is shown by: the label its settings give (admins' or the user's), else its name. */
+export function spaceLabel(space: ISpace): string {
+  const label = space.settings?.label;
+  return typeof label === 'string' && label.trim() ? label.trim() : space.name;
+}
+
 /** A binary size as the server writes it: 21474836480 -> "20 GiB", 3435973837 -> "3.2 GiB". */
 export function formatBytes(n: number): string {
   let value = n;

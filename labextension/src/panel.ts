@@ -16,6 +16,7 @@ import {
   ISpace,
   SpaceAction,
   spaceActions,
+  spaceLabel,
   SpacesModel,
   Status,
   usage
@@ -186,7 +187,7 @@ export class DataPanel extends Widget {
     return li;
   }
 
-  /** The kind's icon, the space's name, a read-only badge, the status. */
+  /** The kind's icon, the name the user knows the space by, a read-only badge, the status. */
   private _head(space: ISpace, busy: boolean): HTMLDivElement {
     const trans = this._trans;
     const head = document.createElement('div');
@@ -198,7 +199,9 @@ export class DataPanel extends Widget {
     icon.title = kindLabel(space.kind, trans);
     const name = document.createElement('span');
     name.className = 'nbs-Space-name';
-    name.textContent = space.kind === 'home' ? trans.__('Home') : space.name;
+    name.textContent =
+      space.kind === 'home' ? trans.__('Home') : spaceLabel(space);
+    name.title = name.textContent;
     head.append(icon, name);
     if (space.read_only) {
       head.appendChild(this._readOnlyBadge());

@@ -16,6 +16,7 @@ import {
   ITimers,
   spaceActions,
   spaceAt,
+  spaceLabel,
   usage,
   validateName,
   validateSetting
@@ -240,7 +241,15 @@ describe('what the form sends', () => {
   });
 });
 
-describe('the panel', () => {
+describe('what the panel shows', () => {
+  it('names a space by its label, else by its name', () => {
+    expect(spaceLabel(space({ settings: { label: 'Team files' } }))).toBe(
+      'Team files'
+    );
+    expect(spaceLabel(space({ settings: { label: ' ' } }))).toBe('b2drop');
+    expect(spaceLabel(space({ settings: {} }))).toBe('b2drop');
+    expect(spaceLabel(space({ settings: undefined }))).toBe('b2drop');
+  });
   it('offers the actions each status calls for, the one to take first as primary', () => {
     const offered = (over: Partial<ISpace>) =>
       spaceActions(space(over)).map(a =>
