@@ -10,7 +10,9 @@ NODE_BIN := $(CURDIR)/node_modules/.bin
 export PATH := $(CURDIR)/$(BIN):$(NODE_BIN):$(PATH)
 export NBSPACES_DATA_DIR ?= $(CURDIR)/.nbspaces-data
 
-APT_PACKAGES := python3-venv e2fsprogs util-linux mount fuse3 chromium
+# samba and openssh-server: real SMB and SFTP servers the tests start on high ports (never as services);
+# openssh-client: ssh-keygen, sftp and scp.
+APT_PACKAGES := python3-venv e2fsprogs util-linux mount fuse3 chromium samba openssh-server openssh-client
 APT_NODE := $(shell command -v npm >/dev/null 2>&1 || echo nodejs npm)
 
 .PHONY: run test lint system-deps deps labextension clean lock lock-images
