@@ -333,12 +333,19 @@ def test_keyboard_palette_add_and_remove(site: tuple[Hub, DavServer, Path], page
     names = dialog.locator("input").evaluate_all("inputs => inputs.map(i => i.name)")
     assert names == ["name", "setting:url", "setting:label", "credential:username", "credential:password"]
 
+    # Nothing is said before the user typed: an empty form is not an error yet. Trying to send it is.
+    message = dialog.locator(".nbs-Form-message")
+    expect(dialog.locator('input[name="name"]')).to_have_value("")
+    expect(message).to_be_hidden()
+    page.keyboard.press("Enter")
+    expect(message).to_have_text("Please fill out this field.")
+    expect(dialog).to_be_visible()
+
     # Validation in the form: a bad address is named, and the form is not sent.
     page.keyboard.type("mydav")
     page.keyboard.press("Tab")
     expect(dialog.locator('input[name="setting:url"]')).to_be_focused()
     page.keyboard.type("dav.example.org/dav")
-    message = dialog.locator(".nbs-Form-message")
     expect(message).to_have_text("Give an http:// or https:// address.")
     page.keyboard.press("Enter")
     expect(dialog).to_be_visible()

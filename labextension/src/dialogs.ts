@@ -20,7 +20,10 @@ import {
   validateSetting
 } from './model';
 
-/** A form body: its inputs, and a line for the first problem or the server's message. */
+/**
+ * A form body: its inputs, and a line for the first problem or the server's message. An empty
+ * required field is told only once the user typed in it or tried to send the form, as forms do.
+ */
 class FormBody extends Widget {
   constructor() {
     super({ node: document.createElement('form') });
@@ -28,6 +31,12 @@ class FormBody extends Widget {
     this.node.setAttribute('novalidate', '');
     // The dialog handles Enter; a native submit would reload the page.
     this.node.addEventListener('submit', e => e.preventDefault());
+    // The dialog checks the inputs before this (it listens while capturing): tell what it found.
+    this.node.addEventListener('input', e => {
+      this._touched.add(e.target as HTMLElement);
+      this.validate?.();
+      this.showProblem();
+    });
     this.message = document.createElement('p');
     this.message.className = 'nbs-Form-message';
     this.message.setAttribute('role', 'alert');
@@ -99,10 +108,24 @@ class FormBody extends Widget {
     this.message.hidden = !text;
   }
 
-  /** Shows the first problem of the inputs. */
+  /**
+   * Shows the first problem the user should see: any, once they tried to send the form; before,
+   * those of fields they typed in, and those other fields cause (partial credentials), but not
+   * that a field they did not reach yet is empty.
+   */
   showProblem(): void {
-    const shown = this.inputs.find(i => !i.validity.valid);
+    const shown = this.inputs.find(
+      i =>
+        !i.validity.valid &&
+        (this._tried || this._touched.has(i) || !i.validity.valueMissing)
+    );
     this.showError(shown?.validationMessage ?? '');
+  }
+
+  /** The user tried to send the form: every problem may be told now. */
+  tried(): void {
+    this._tried = true;
+    this.showProblem();
   }
 
   setBusy(busy: boolean): void {
@@ -124,6 +147,8 @@ class FormBody extends Widget {
   validate: (() => void) | null = null;
   readonly inputs: HTMLInputElement[] = [];
   readonly message: HTMLParagraphElement;
+  private _touched = new Set<EventTarget>();
+  private _tried = false;
   private static _ids = 0;
 }
 
@@ -154,7 +179,11 @@ class SubmitDialog extends Dialog<Record<string, string>> {
       super.resolve(index);
       return;
     }
-    if (this._busy || this.node.querySelector(':invalid')) {
+    if (this._busy) {
+      return;
+    }
+    if (this.node.querySelector(':invalid')) {
+      this._form.tried();
       this.node.querySelector<HTMLInputElement>('input:invalid')?.focus();
       return;
     }
@@ -459,10 +488,8 @@ export async function addSpaceDialog(
   form.node.appendChild(fields);
   form.finish();
   addKindFields(form, fields, kinds[kind], trans);
-  form.validate = () => {
+  form.validate = () =>
     checkAddForm(name, fields, kinds[kind], existing, trans);
-    form.showProblem();
-  };
   form.validate();
 
   const dialog = new SubmitDialog(
