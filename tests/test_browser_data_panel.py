@@ -256,6 +256,13 @@ def test_data_panel_in_the_browser(site: tuple[Hub, DavServer, Path], page: sync
     # In the home everything is kept: no hint. The read-only shared folder has a lock in the listing.
     page.locator(".jp-FileBrowser .jp-BreadCrumbs-home").click()
     expect(listing_item(page, "datasets").locator(".nbs-ReadOnlyMark")).to_be_visible()
+    # A space's root has no date on the storage: its row shows none (not 1970's "56y ago", nor the date
+    # the row showed for the file listed there before); a folder of the home shows its own.
+    no_date = listing_item(page, "b2drop").locator(".jp-DirListing-itemModified")
+    expect(no_date).to_have_text("")
+    expect(no_date).to_have_attribute("title", "The storage gives no date")
+    assert "1970" not in (listing_item(page, "b2drop").get_attribute("title") or "")
+    expect(listing_item(page, "datasets").locator(".jp-DirListing-itemModified")).to_have_text(re.compile(r"\S"))
     expect(listing_item(page, "datasets")).to_have_class(re.compile(r"\bnbs-mod-readonly\b"))
     expect(listing_item(page, "b2drop").locator(".nbs-ReadOnlyMark")).to_have_count(0)
     hint = page.locator(".jp-FileBrowser .nbs-FolderHint")
@@ -420,6 +427,8 @@ def test_notebook_7(site: tuple[Hub, DavServer, Path], page: sync_api.Page, shot
     page.goto(f"{hub.url}/user/ada/tree")
     expect(listing_item(page, "datasets")).to_be_visible(timeout=60_000)
     expect(listing_item(page, "datasets").locator(".nbs-ReadOnlyMark")).to_be_visible()
+    # A space's root has no date: none is shown in Notebook's listing either.
+    expect(listing_item(page, "b2drop").locator(".jp-DirListing-itemModified")).to_have_text("")
     panel = page.locator("#nbspaces-data-panel")
     expect(panel).to_be_hidden()
     page.keyboard.press("Alt+Shift+D")

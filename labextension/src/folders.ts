@@ -1,24 +1,31 @@
 /**
  * "Nothing lost by surprise" in JupyterLab's file browser: a lock on every item the server says
- * is not writable, and a line above the listing when the folder shown is read-only or is not kept
+ * is not writable, no made-up date where the storage has none, and a line above the listing when the folder shown is read-only or is not kept
  * after the server stops (the server decides what is kept: GET /nbspaces/api/kept).
  */
 
+import { Time } from '@jupyterlab/coreutils';
 import { DirListing } from '@jupyterlab/filebrowser';
 import { TranslationBundle } from '@jupyterlab/translation';
 import { lockIcon } from '@jupyterlab/ui-components';
 import { ISignal } from '@lumino/signaling';
 import { Widget } from '@lumino/widgets';
 
-import { folderState, keptHome, SpacesModel } from './model';
+import { folderState, keptHome, knownDate, SpacesModel } from './model';
 
 const MARK_CLASS = 'nbs-ReadOnlyMark';
+const MODIFIED_CLASS = 'jp-DirListing-itemModified';
+const CREATED_CLASS = 'jp-DirListing-itemCreated';
+
+type DateStyle = Time.HumanStyle;
 
 /**
- * The default file browser's item renderer with a lock on items that are not writable
- * (`writable: false` in the contents model: read-only shared folders and spaces, and their files).
+ * The default file browser's item renderer, with a lock on items that are not writable
+ * (`writable: false` in the contents model: read-only shared folders and spaces, and their files),
+ * and no date where the storage gives none (JupyterLab would show the epoch as "56y ago", or leave
+ * the date of the item a recycled row showed before).
  */
-export class ReadOnlyMarkRenderer extends DirListing.Renderer {
+export class ItemRenderer extends DirListing.Renderer {
   constructor(private _trans: TranslationBundle) {
     super();
   }
@@ -27,8 +34,37 @@ export class ReadOnlyMarkRenderer extends DirListing.Renderer {
     ...args: Parameters<DirListing.Renderer['updateItemNode']>
   ): void {
     super.updateItemNode(...args);
-    const [node, model] = args;
-    const readOnly = model.writable === false;
+    const [node, model, , , , , modifiedStyle, , createdStyle] = args;
+    this._markReadOnly(node, model.writable === false);
+    // JupyterLab leaves a cell without a date untouched: clear it here.
+    const modified = node.querySelector<HTMLElement>(`.${MODIFIED_CLASS}`);
+    if (modified) {
+      this.updateItemModified(modified, model.last_modified, modifiedStyle);
+    }
+    const created = node.querySelector<HTMLElement>(`.${CREATED_CLASS}`);
+    if (created) {
+      this.updateItemCreated(created, model.created, createdStyle);
+    }
+    this._dropUnknownDates(node, [model.last_modified, model.created]);
+  }
+
+  updateItemModified(
+    cell: HTMLElement,
+    value: string | null | undefined,
+    style?: DateStyle
+  ): void {
+    this._showDate(cell, value, style ?? 'short');
+  }
+
+  updateItemCreated(
+    cell: HTMLElement,
+    value: string | null | undefined,
+    style?: DateStyle
+  ): void {
+    this._showDate(cell, value, style ?? 'short');
+  }
+
+  private _markReadOnly(node: HTMLElement, readOnly: boolean): void {
     node.classList.toggle('nbs-mod-readonly', readOnly);
     let mark = node.querySelector<HTMLElement>(`.${MARK_CLASS}`);
     if (!readOnly) {
@@ -48,6 +84,42 @@ export class ReadOnlyMarkRenderer extends DirListing.Renderer {
     mark.title = label;
     mark.setAttribute('aria-label', label);
   }
+
+  /** A date cell: the date as JupyterLab writes it, or nothing. Formatting is costly: done on change only. */
+  private _showDate(
+    cell: HTMLElement,
+    value: string | null | undefined,
+    style: DateStyle
+  ): void {
+    const date = knownDate(value);
+    const key = date ? `${date.getTime()} ${style}` : '';
+    if (this._shown.get(cell) === key) {
+      return;
+    }
+    this._shown.set(cell, key);
+    cell.textContent = date ? Time.formatHuman(date, style) : '';
+    cell.title = date
+      ? Time.format(date)
+      : this._trans.__('The storage gives no date');
+  }
+
+  /** The item's tooltip without the epoch JupyterLab writes for a date the storage did not give. */
+  private _dropUnknownDates(
+    node: HTMLElement,
+    values: (string | null | undefined)[]
+  ): void {
+    const unknown = values
+      .filter(v => v && knownDate(v) === null)
+      .map(v => Time.format(new Date(v as string)));
+    if (unknown.length) {
+      node.title = node.title
+        .split('\n')
+        .filter(line => !unknown.some(text => line.endsWith(text)))
+        .join('\n');
+    }
+  }
+
+  private _shown = new WeakMap<HTMLElement, string>();
 }
 
 /** The part of the file browser's model the hint reads. */

@@ -33,7 +33,7 @@ import { Signal } from '@lumino/signaling';
 import { dataIcon } from './icons';
 // The file browser's renderer, its hint, the model and the panel are all in use from the start.
 // eslint-disable-next-line jupyter/prefer-lazy-imports
-import { FolderHint, ReadOnlyMarkRenderer } from './folders';
+import { FolderHint, ItemRenderer } from './folders';
 // eslint-disable-next-line jupyter/prefer-lazy-imports
 import {
   ApiError,
@@ -396,16 +396,19 @@ const plugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-/** The default file browser's items, with a lock on the ones that are not writable. */
-const readOnlyMarks: JupyterFrontEndPlugin<IDefaultFileBrowserRenderer> = {
+/**
+ * The default file browser's items: a lock on the ones that are not writable, no date where the
+ * storage gives none.
+ */
+const itemRenderer: JupyterFrontEndPlugin<IDefaultFileBrowserRenderer> = {
   id: 'nbspaces:read-only-marks',
   description:
-    'Marks read-only files and folders in the file browser with a lock.',
+    'Marks read-only files and folders in the file browser with a lock; shows no date where the storage has none.',
   autoStart: true,
   provides: IDefaultFileBrowserRenderer,
   optional: [ITranslator],
   activate: (_app: JupyterFrontEnd, translator: ITranslator | null) =>
-    new ReadOnlyMarkRenderer((translator ?? nullTranslator).load('nbspaces'))
+    new ItemRenderer((translator ?? nullTranslator).load('nbspaces'))
 };
 
-export default [plugin, readOnlyMarks];
+export default [plugin, itemRenderer];

@@ -190,6 +190,18 @@ export function spaceLabel(space: ISpace): string {
   return typeof label === 'string' && label.trim() ? label.trim() : space.name;
 }
 
+/**
+ * A date of the contents API, or null where the storage gave none: missing (null), unreadable, or
+ * the epoch (1970-01-01), which a server sends for a file or folder without a date.
+ */
+export function knownDate(value: string | null | undefined): Date | null {
+  if (!value) {
+    return null;
+  }
+  const date = new Date(value);
+  return Number.isNaN(date.getTime()) || date.getTime() <= 0 ? null : date;
+}
+
 /** A binary size as the server writes it: 21474836480 -> "20 GiB", 3435973837 -> "3.2 GiB". */
 export function formatBytes(n: number): string {
   let value = n;

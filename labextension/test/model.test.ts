@@ -8,6 +8,7 @@ import {
   isKept,
   IKindForm,
   keptHome,
+  knownDate,
   needsAttention,
   newSpace,
   IResponseLike,
@@ -274,6 +275,17 @@ describe('what the panel shows', () => {
     ).toEqual(['retry!']);
     expect(offered({ ...HOME })).toEqual(['open!']);
     expect(offered({ ...HOME, status: 'error' })).toEqual([]);
+  });
+  it('knows no date where the storage gave none: null, unreadable, or the epoch', () => {
+    expect(knownDate(null)).toBeNull();
+    expect(knownDate(undefined)).toBeNull();
+    expect(knownDate('')).toBeNull();
+    expect(knownDate('not a date')).toBeNull();
+    expect(knownDate('1970-01-01T00:00:00Z')).toBeNull();
+    expect(knownDate('1970-01-01T00:00:00+00:00')).toBeNull();
+    expect(knownDate('2026-12-08T00:31:00.123456Z')?.toISOString()).toBe(
+      '2026-12-08T00:31:00.123Z'
+    );
   });
 });
 
