@@ -312,6 +312,26 @@ def test_data_panel_in_the_browser(site: tuple[Hub, DavServer, Path], page: sync
         panel.screenshot(path=str(shots / "data-panel-error.png"))
     finally:
         dav.start()
+
+    # A refresh the server answers with an error keeps the spaces and says why on a line that wraps
+    # inside the panel, however long the server's words (here an address). The route stands in for a
+    # server that answers so: nothing on 127.0.0.1 answers the panel's list with an error at will.
+    refused = "The list cannot be made: http://127.0.0.1:8000/" + "a" * 200 + " does not answer"
+    spaces_api = re.compile(r"/nbspaces/api/spaces(\?.*)?$")
+    page.route(spaces_api, lambda route: route.fulfill(status=500, json={"message": refused}))
+    try:
+        panel.locator('button[aria-label="Refresh"]').click()
+        notice = panel.locator(".nbs-DataPanel-notice")
+        expect(notice).to_have_text(f"Not up to date: {refused}")
+        expect(b2drop).to_be_visible()
+        edges = notice.evaluate(
+            "n => [n.scrollWidth, n.clientWidth, n.getBoundingClientRect().right,"
+            " n.closest('#nbspaces-data-panel').getBoundingClientRect().right]")
+        assert edges[0] <= edges[1] and edges[2] <= edges[3], f"the line runs off the panel: {edges}"
+    finally:
+        page.unroute(spaces_api)
+    panel.locator('button[aria-label="Refresh"]').click()
+    expect(panel.locator(".nbs-DataPanel-notice")).to_be_hidden()
     b2drop.locator('button[data-action="retry"]').click()
     expect(b2drop).to_have_attribute("data-status", "mounted")
     assert upload_errors == [], "the upload into B2DROP showed an error"
