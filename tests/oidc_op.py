@@ -17,7 +17,6 @@ import re
 import secrets
 import shutil
 import subprocess
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -28,6 +27,7 @@ from urllib.parse import urljoin
 import requests
 
 from tests.realhub import ROOT, free_port, stop_process
+from tests.waiting import Timeout, wait_until
 
 SCRIPT = Path(__file__).resolve().parent / "oidc" / "op.mjs"
 EGI_SCOPES = ["openid", "profile", "email", "eduperson_entitlement", "offline_access"]
@@ -255,18 +255,16 @@ def start_op(tmp_dir: Path, access_ttl: int = 5, refresh_ttl: int = 3600, users:
     proc.stdin.close()
     op = OP(issuer=issuer, client_id=client_id, client_secret=client_secret, proc=proc, log_path=log_path,
             access_ttl=access_ttl, control_token=control_token)
-    deadline = time.monotonic() + timeout
-    while True:
+    def answers() -> bool:
         if proc.poll() is not None:
             raise RuntimeError(f"the OP exited with {proc.returncode}:\n{op.log()[-4000:]}")
-        try:
-            op.discovery  # noqa: B018 - fetches and caches the discovery document
-            break
-        except requests.RequestException:
-            if time.monotonic() > deadline:
-                op.stop()
-                raise RuntimeError(f"the OP did not answer in {timeout} s:\n{op.log()[-4000:]}") from None
-            time.sleep(0.2)
+        return bool(op.discovery)  # fetches and caches the discovery document
+
+    try:
+        wait_until(answers, "the OP answers", timeout, ignore=(requests.RequestException,))
+    except Timeout:
+        op.stop()
+        raise RuntimeError(f"the OP did not answer in {timeout} s:\n{op.log()[-4000:]}") from None
     for user in users:
         op.add_user(user)
     return op

@@ -28,6 +28,7 @@ from nbspaces.plan import resolve
 from nbspaces.server_extension.registry import Registry, RegistryError
 from nbspaces.server_extension.remote import RemoteContents
 from tests.realhub import Hub, plan_of, start_hub
+from tests.waiting import await_until, wait_until
 from tests.webdav_servers import BusyFront, DavServer, wsgidav
 
 
@@ -120,7 +121,7 @@ async def test_a_space_whose_credentials_are_refused_needs_them_at_once(tmp_path
         reg = registry(tmp_path / "home", dav.url)
         mount = await reg.set_credentials("dav", {"username": dav.user, "password": dav.password})
         contents = RemoteContents(reg, allow_hidden=False)
-        dav.stop()  # the app password is revoked on the service
+        dav.stop()  # the password is changed on the service
         config = tmp_path / "wsgidav.yaml"
         config.write_text(config.read_text().replace(dav.password, "a-new-one"))
         dav.password = "a-new-one"
@@ -128,7 +129,7 @@ async def test_a_space_whose_credentials_are_refused_needs_them_at_once(tmp_path
         with pytest.raises(HTTPError) as err:
             await contents.list(mount, "")
         assert err.value.status_code == 403
-        assert mount.status == "needs-credentials" and mount.reason == "The DAV refused the user name or app password"
+        assert mount.status == "needs-credentials" and mount.reason == "The DAV refused the user name or password"
     finally:
         dav.stop()
 
@@ -240,12 +241,11 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Hub, DavSer
 
 
 def _status_becomes(hub: Hub, status: str, timeout: float = 15) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        space = {s["name"]: s for s in plan_of(hub, "ada")["spaces"]}["b2drop"]
-        if space["status"] == status or time.monotonic() > deadline:
-            return space
-        time.sleep(0.3)
+    def space() -> dict | None:
+        found = {s["name"]: s for s in plan_of(hub, "ada")["spaces"]}["b2drop"]
+        return found if found["status"] == status else None
+
+    return wait_until(space, f"b2drop's status becomes {status}", timeout, interval=0.3)
 
 
 def test_a_space_whose_server_goes_away_is_shown_in_error_and_back(site: tuple[Hub, DavServer]) -> None:
@@ -291,10 +291,8 @@ async def test_what_interrupted_uploads_leave_on_a_webdav_server_is_removed(tmp_
         # An upload aborted mid-way leaves nothing behind.
         await contents.save(mount, "big.bin", "dav/big.bin", {**chunk, "chunk": 2}, None)
         contents._uploads[("dav", "big.bin")].abort()
-        deadline = time.monotonic() + 10
-        while _leftovers(dav) != [fresh.name] and time.monotonic() < deadline:
-            await asyncio.sleep(0.2)
-        assert _leftovers(dav) == [fresh.name] and not (dav.root / "big.bin").exists()
+        await await_until(lambda: _leftovers(dav) == [fresh.name], "the aborted upload's file is removed", 10)
+        assert not (dav.root / "big.bin").exists()
     finally:
         dav.stop()
 

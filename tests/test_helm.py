@@ -16,7 +16,6 @@ import os
 import secrets
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ import yaml
 
 from tests.kube_standin import KubeStandin
 from tests.realhub import ROOT, free_port, stop_process, wait_http
+from tests.waiting import wait_until
 
 HELM = ROOT / ".tools" / "helm"
 CHART = ROOT / "helm" / "nbspaces"
@@ -606,16 +606,6 @@ def chart_hub(tmp_path: Path) -> Iterator[tuple[str, str, KubeStandin]]:
             stop_process(proc)
 
 
-def wait_for(what: str, check: Any, timeout: float = 30) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_real_hub_with_the_chart_config_builds_each_communitys_pod(chart_hub: tuple[str, str, KubeStandin],
                                                                    tmp_path: Path) -> None:
     url, token, standin = chart_hub
@@ -647,7 +637,7 @@ def test_real_hub_with_the_chart_config_builds_each_communitys_pod(chart_hub: tu
             return {u: (pods[f"jupyter-{u}"], pvcs[f"claim-{u}"]) for u in ("alice", "olaf")}
         return None
 
-    built = wait_for("the pods and PVCs of alice and olaf", manifests)
+    built = wait_until(manifests, "the pods and PVCs of alice and olaf")
     posts = [r for r in standin.requests if r.startswith("POST ")]
     assert posts and all(r.startswith(f"POST /api/v1/namespaces/{NAMESPACE}/") for r in posts), posts
     netpol = find(render(COMMUNITIES, tmp_path), "NetworkPolicy", f"{FULLNAME}-singleuser")

@@ -22,6 +22,7 @@ from tests.oidc_op import OP, OPUser, start_op
 from tests.realhub import Hub, plan_of, start_hub
 from tests.standins.d4science import IAMStandIn, StorageHubStandIn
 from tests.standins.onedata import OnedataStandIn
+from tests.waiting import wait_until
 
 ACCESS_TTL = 30  # the IdP's access tokens
 D4S_TTL = 8  # D4Science tokens: short, so the test sees them replaced in a running server
@@ -168,14 +169,11 @@ def test_tokens_stay_fresh_in_a_running_server(site: Site) -> None:
     site.ready("ada")
     first = site.auth_state("ada")["d4science_token"]
     time.sleep(D4S_TTL + 3)  # the first D4Science token has expired at StorageHub by now
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+    def renewed() -> bool:
         r = site.hub.contents("ada", "GET", "workspace")
-        if r.status_code == 200 and site.auth_state("ada")["d4science_token"] != first:
-            break
-        time.sleep(1)
-    assert r.status_code == 200, r.text
-    assert site.auth_state("ada")["d4science_token"] != first
+        return r.status_code == 200 and site.auth_state("ada")["d4science_token"] != first
+
+    wait_until(renewed, "the workspace opens with a renewed D4Science token", 30, interval=1)
     assert len(site.iam.issued) >= 2
     # A kernel started now also works with the new token, through the Python API.
     out = run_code(site.hub, "ada", "import nbspaces; print(nbspaces.open('workspace/notes.txt').read())")
@@ -252,8 +250,6 @@ def test_a_provider_down_fails_only_datahub_and_recovers(site: Site) -> None:
     finally:
         for pid in site.od.providers:
             site.od.go_online(pid)
-    deadline = time.monotonic() + 20
-    while site.hub.server("ada", "POST", "nbspaces/api/spaces/datahub/retry").json()["status"] != "mounted":
-        assert time.monotonic() < deadline, "datahub did not come back after the provider did"
-        time.sleep(1)
+    wait_until(lambda: site.hub.server("ada", "POST", "nbspaces/api/spaces/datahub/retry").json()["status"]
+               == "mounted", "datahub comes back after the provider did", 20, interval=1)
     assert site.hub.contents("ada", "GET", "datahub/climate").status_code == 200

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
 from pathlib import Path
 
 import requests
 
 from tests.realhub import ROOT, VENV_BIN, _tool_path, free_port, stop_process
+from tests.waiting import wait_until
 
 
 def test_make_run_config_logs_in_and_shows_the_demo(tmp_path: Path) -> None:
@@ -25,15 +25,12 @@ def test_make_run_config_logs_in_and_shows_the_demo(tmp_path: Path) -> None:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while True:  # until the hub answers its login page (slow on a busy machine)
-            try:
-                if requests.get(f"{base}/hub/login", timeout=5).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            assert time.monotonic() < deadline, (tmp_path / "hub.log").read_text()[-3000:]
-            time.sleep(0.3)
+        # Until the hub answers its login page (slow on a busy machine).
+        try:
+            wait_until(lambda: requests.get(f"{base}/hub/login", timeout=5).status_code == 200,
+                       "make run's hub answers", 90, interval=0.3, ignore=(requests.ConnectionError,))
+        except AssertionError as e:
+            raise AssertionError(f"{e}\n{(tmp_path / 'hub.log').read_text()[-3000:]}") from None
         output = (tmp_path / "hub.log").read_text()
         password_file = tmp_path / "data" / "hub" / "login-password"
         assert f"the password in {password_file}" in output
@@ -53,11 +50,11 @@ def test_make_run_config_logs_in_and_shows_the_demo(tmp_path: Path) -> None:
         form["password"] = password
         r = s.post(f"{base}/hub/login", data=form, timeout=60)
         assert r.status_code == 200
-        for _ in range(120):  # the hub spawns the server after login; the browser opens Lab
+        def lab_opens() -> bool:  # the hub spawns the server after login; the browser opens Lab
             lab = s.get(f"{base}/user/newcomer/lab", timeout=10)
-            if lab.status_code == 200 and "JupyterLab" in lab.text:
-                break
-            time.sleep(0.5)
+            return lab.status_code == 200 and "JupyterLab" in lab.text
+
+        wait_until(lab_opens, "newcomer's JupyterLab opens after login", 60, interval=0.5)
         listing = s.get(f"{base}/user/newcomer/api/contents/datasets", timeout=10)
         names = {e["name"]: e["writable"] for e in listing.json()["content"]}
         assert names == {"README.md": False, "stations.csv": False, "temperature.csv": False}
