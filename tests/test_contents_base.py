@@ -159,6 +159,11 @@ def test_rename_copy_delete(hub: Hub, root: str) -> None:
 def test_missing_things_are_404(hub: Hub, root: str) -> None:
     assert hub.contents("bea", "GET", f"{root}/nope.txt").status_code == 404
     assert hub.put_text("bea", f"{root}/no/such/folder.txt", "x").status_code == 404
+    assert hub.contents("bea", "DELETE", f"{root}/nope.txt").status_code == 404
+    hub.put_text("bea", f"{root}/here.txt", "h")
+    r = hub.contents("bea", "PATCH", f"{root}/here.txt", json={"path": f"{root}/no/such/here.txt"})
+    assert r.status_code == 404, r.text
+    assert names(hub, root) == {"here.txt": "file"}
     assert hub.contents("bea", "GET", f"{root}", params={"type": "file"}).status_code == 400
 
 

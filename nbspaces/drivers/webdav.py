@@ -435,9 +435,15 @@ class WebDAVDriver(Driver):
         except DriverError as e:
             if e.problem is Problem.EXISTS:  # it is the destination that is taken
                 raise DriverError(Problem.EXISTS, f"'{dst}' already exists on {self.label}") from None
-            if e.problem is not Problem.NOT_FOUND and not self._exists(src):
-                # Servers refuse to move what is not there in their own ways (rclone: 403).
-                raise DriverError(Problem.NOT_FOUND, f"'{src}' does not exist on {self.label}") from None
+            if e.problem is not Problem.NOT_FOUND:
+                # Servers refuse a move of what is not there, or into a folder that is not, in their
+                # own ways (rclone: 403): those are 404s, whatever the server said.
+                if not self._exists(src):
+                    raise DriverError(Problem.NOT_FOUND, f"'{src}' does not exist on {self.label}") from None
+                parent = posixpath.dirname(dst)
+                if parent and not self._exists(parent):
+                    raise DriverError(Problem.NOT_FOUND,
+                                      f"the folder of '{dst}' does not exist on {self.label}") from None
             raise
 
     def _exists(self, path: str) -> bool:

@@ -339,7 +339,8 @@ class RemoteContents:
             nb = nbformat.from_dict(model.get("content"))
             cm.check_and_sign(nb, path)
             validation_error: dict[str, Any] = {}
-            text = nbformat.writes(nb, version=nbformat.NO_CONVERT, capture_validation_error=validation_error)
+            text = await asyncio.to_thread(nbformat.writes, nb, version=nbformat.NO_CONVERT,
+                                           capture_validation_error=validation_error)
             data = (text if text.endswith("\n") else text + "\n").encode("utf-8")  # the bytes the home writes
             await self.call(mount, lambda d: d.write(rel, [data], len(data)))
             # Saved, and the answer says what is wrong with it, as jupyter_server's save does.
