@@ -260,6 +260,13 @@ def test_moves_that_cannot_be_done_are_refused_with_their_reason(hub: Hub, root:
     r = hub.contents("bea", "PATCH", f"{root}/nope.txt", json={"path": f"{root}/other.txt"})
     assert r.status_code == 404, r.text
     assert "other.txt" not in names(hub, root)
+    hub.put_text("bea", f"{root}/a.txt", "a")
+    hub.put_text("bea", f"{root}/b.txt", "b")
+    for source, target in (("a.txt", "b.txt"), ("a.txt", "d"), ("d", "b.txt")):  # onto something: 409
+        r = hub.contents("bea", "PATCH", f"{root}/{source}", json={"path": f"{root}/{target}"})
+        assert r.status_code == 409, (source, target, r.text)
+    assert hub.contents("bea", "GET", f"{root}/b.txt").json()["content"] == "b"
+    assert names(hub, root) == {"d": "directory", "a.txt": "file", "b.txt": "file"}
 
 
 def test_notebooks_are_validated_as_jupyter_server_does(hub: Hub, root: str) -> None:
