@@ -311,3 +311,34 @@ def test_names_with_odd_characters_round_trip(hub: Hub, root: str) -> None:
     assert hub.put_text("bea", quote(f"{root}/{folder}/in.txt"), "in").status_code == 201
     assert names(hub, quote(f"{root}/{folder}")) == {"in.txt": "file"}
     assert names(hub, root) == {**{f"re {n}": "file" for n in odd}, folder: "directory"}
+
+
+def test_models_are_the_homes_for_the_same_file(hub: Hub, root: str) -> None:
+    """Every field but the path and the times, as jupyter_server gives it for the same file in the home."""
+    home = f"same-{root.replace('/', '-')}"
+    hub.contents("bea", "PUT", home, json={"type": "directory"})
+    try:
+        files = {"a.txt": {"type": "file", "format": "text", "content": "é\n"},
+                 "b.bin": {"type": "file", "format": "base64", "content": base64.b64encode(b"\x00\xff").decode()},
+                 "n.ipynb": {"type": "notebook", "content": {**NB, "cells": [{**NB["cells"][0], "id": "c1"}]}}}
+        for name, body in files.items():
+            for folder in (root, home):
+                assert hub.contents("bea", "PUT", f"{folder}/{name}", json=body).status_code == 201
+
+        def fields(model: dict) -> dict:
+            out = {k: v for k, v in model.items() if k not in ("path", "created", "last_modified")}
+            if out["format"] == "base64":  # the same bytes (the home's base64 has line breaks, ours none)
+                out["content"] = base64.b64decode(out["content"])
+            return out
+
+        for name in files:
+            for params in ({"content": "0"}, {}, {"content": "1", "hash": "1"}):
+                ours = hub.contents("bea", "GET", f"{root}/{name}", params=params).json()
+                theirs = hub.contents("bea", "GET", f"{home}/{name}", params=params).json()
+                assert fields(ours) == fields(theirs), (name, params)
+        listed = {e["name"]: fields(e) for e in hub.contents("bea", "GET", root).json()["content"]}
+        assert listed == {e["name"]: fields(e) for e in hub.contents("bea", "GET", home).json()["content"]}
+    finally:
+        for name in ("a.txt", "b.bin", "n.ipynb"):
+            hub.contents("bea", "DELETE", f"{home}/{name}")
+        hub.contents("bea", "DELETE", home)
