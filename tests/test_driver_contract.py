@@ -49,6 +49,7 @@ def _sites(base: Path) -> Iterator[Site]:
     dav = wsgidav(base / "wsgidav")
     yield Site("webdav-wsgidav", lambda ok: WebDAVDriver(
         {"url": dav.url}, {"username": dav.user, "password": dav.password if ok else "wrong"}),
+        forbidden="?",  # WsgiDAV cuts a MOVE's destination at '?' (mar10/wsgidav#139): refused up front
         stop=dav.stop, start=dav.start, closers=[dav.stop])
     rdav = rclone(base / "rclone-webdav")
     yield Site("webdav-rclone", lambda ok: WebDAVDriver(
@@ -256,10 +257,11 @@ def test_names_with_special_characters_round_trip(space: Space) -> None:
         assert read(space, name) == f"{i}".encode() and d.stat(space.p(name)).name == name
     d.move(space.p(allowed[0]), space.p("renamed %20 #1.txt"))
     assert read(space, "renamed %20 #1.txt") == b"0"
-    for name in set(NAMES) - set(allowed):  # refused with a reason, nothing made
+    for name in set(NAMES) - set(allowed):  # refused with a reason that names the character, nothing made
         with pytest.raises(DriverError) as refused:
             d.write(space.p(name), iter([b"x"]))
-        assert refused.value.problem is Problem.INVALID and "cannot hold" in refused.value.message
+        bad = set(name) & set(space.site.forbidden)
+        assert refused.value.problem is Problem.INVALID and all(c in refused.value.message for c in bad)
     assert space.leftovers() == []
 
 
