@@ -295,6 +295,16 @@ class Driver(ABC):
     @abstractmethod
     def copy(self, src: str, dst: str) -> None: ...
 
+    def exists(self, path: str) -> bool:
+        """Whether anything is at ``path``: a stat, unless a kind has a cheaper question."""
+        try:
+            self.stat(path)
+        except DriverError as e:
+            if e.problem is Problem.NOT_FOUND:
+                return False
+            raise
+        return True
+
     def rclone_remote(self) -> dict[str, str] | None:
         """rclone backend options for a POSIX mount of this space, or None if rclone has none.
 

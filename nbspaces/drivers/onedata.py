@@ -305,7 +305,7 @@ class OnedataDriver(Driver):
                         offset, block = offset + len(block), bytearray()
                 if block or offset == 0:
                     client.put_file_content(space, bytes(block), file_id=file_id, offset=offset)
-                if self._exists(path):
+                if self.exists(path):
                     client.remove(space, file_path=_url_path(rel))  # the move puts the new file in its place
                 client.move(space, temp, space, _url_path(rel))
             except BaseException:
@@ -339,22 +339,13 @@ class OnedataDriver(Driver):
             self.copy(src, dst)
             self.delete(src)
             return
-        if self._exists(dst):
+        if self.exists(dst):
             raise DriverError(Problem.EXISTS, f"'{dst}' already exists")
         try:
             with self._errors(f"moving '{src}'"):
                 self.client().move(s_space, s_rel, d_space, _url_path(d_rel))
         finally:
             self._changed()
-
-    def _exists(self, path: str) -> bool:
-        try:
-            self.stat(path)
-        except DriverError as e:
-            if e.problem is Problem.NOT_FOUND:
-                return False
-            raise
-        return True
 
     def copy(self, src: str, dst: str) -> None:
         if self.stat(src).is_dir:

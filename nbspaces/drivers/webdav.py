@@ -438,22 +438,13 @@ class WebDAVDriver(Driver):
             if e.problem is not Problem.NOT_FOUND:
                 # Servers refuse a move of what is not there, or into a folder that is not, in their
                 # own ways (rclone: 403): those are 404s, whatever the server said.
-                if not self._exists(src):
+                if not self.exists(src):
                     raise DriverError(Problem.NOT_FOUND, f"'{src}' does not exist on {self.label}") from None
                 parent = posixpath.dirname(dst)
-                if parent and not self._exists(parent):
+                if parent and not self.exists(parent):
                     raise DriverError(Problem.NOT_FOUND,
                                       f"the folder of '{dst}' does not exist on {self.label}") from None
             raise
-
-    def _exists(self, path: str) -> bool:
-        try:
-            self.stat(path)
-        except DriverError as e:
-            if e.problem is Problem.NOT_FOUND:
-                return False
-            raise
-        return True
 
     def move(self, src: str, dst: str) -> None:
         self._transfer("MOVE", src, dst, {})
