@@ -78,8 +78,8 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
 
 @pytest.fixture(params=SPACES)
 def root(request: pytest.FixtureRequest, hub: Hub) -> Iterator[str]:
-    """A fresh folder for the test in the space under test."""
-    folder = f"{TOPS[request.param]}/t-{request.node.name.split('[')[0][-20:]}".strip("/")
+    """A fresh folder for the test in the space under test, named after the test."""
+    folder = f"{TOPS[request.param]}/{request.node.originalname}".strip("/")
     assert hub.contents("bea", "PUT", folder, json={"type": "directory"}).status_code == 201
     yield folder
     hub.contents("bea", "DELETE", folder)
