@@ -59,9 +59,10 @@ MAX_CHUNK = 5 * 1024 * MIB
 _NEXTCLOUD_ROOT = re.compile(r"(?P<prefix>.*?)/remote\.php/(?:webdav|dav/files/(?P<user>[^/]+))(?P<folder>/.*)?")
 # The hidden name a streamed write uses until every byte arrived (see _write_streamed).
 _UPLOAD = re.compile(r"\.(?P<name>.+)\.[0-9a-f]{8}\.nbspaces-upload")
-# Servers that read a '?' in a MOVE or COPY's Destination as the start of a query: WsgiDAV
-# unquotes the header before it parses it (mar10/wsgidav#139), so 'a?b' would arrive as 'a'.
-_DESTINATION_SPLITS_AT_QUERY = re.compile(r"WsgiDAV/")
+# Servers that parse a MOVE or COPY's Destination as a URL after unquoting it (WsgiDAV,
+# mar10/wsgidav#139): a '?' starts a query and a ';' in the last name starts parameters, so
+# 'a?b' or 'a;b' would arrive as 'a'.
+_DESTINATION_UNQUOTED_FIRST = re.compile(r"WsgiDAV/")
 _PROPFIND = (
     b'<?xml version="1.0" encoding="utf-8"?><d:propfind xmlns:d="DAV:"><d:prop>'
     b"<d:resourcetype/><d:getcontentlength/><d:getlastmodified/><d:getetag/><d:getcontenttype/>"
@@ -423,10 +424,13 @@ class WebDAVDriver(Driver):
 
     def _check_destination(self, dst: str) -> None:
         """Refuse, before anything is sent, a destination the server would store under another name."""
-        if "?" in dst and _DESTINATION_SPLITS_AT_QUERY.match(self.server):
-            raise DriverError(Problem.INVALID, f"{self.label} cannot give a file a name with '?' in it (its server, "
-                                               f"{self.server.split()[0]}, would cut the name there); "
-                                               "choose a name without '?'")
+        cut = "?" if "?" in dst else ";" if ";" in posixpath.basename(dst) else None
+        if cut and not self.server:
+            self.check()  # no answer yet to say which server this is
+        if cut and _DESTINATION_UNQUOTED_FIRST.match(self.server):
+            raise DriverError(Problem.INVALID, f"{self.label} cannot give a file a name with '{cut}' in it (its "
+                                               f"server, {self.server.split()[0]}, would cut the name there); "
+                                               f"choose a name without '{cut}'")
 
     def _transfer(self, method: str, src: str, dst: str, headers: dict[str, str]) -> None:
         self._check_destination(dst)
