@@ -238,3 +238,35 @@ def test_spaces_api_and_environment(site: tuple[Hub, Path]) -> None:
     plan = Plan.from_json(env["NBSPACES_PLAN"])
     assert [s.name for s in plan.spaces] == ["home", "climate-data", "datasets"]
     assert "token" not in json.dumps(json.loads(env["NBSPACES_PLAN"])).lower()
+
+
+def test_the_sites_shell_cmd_starts_the_server(tmp_path: Path) -> None:
+    # A site sets up its servers' environment through a shell (a login shell's profile would).
+    hub = start_hub(tmp_path, """
+        c.LocalSpaceSpawner.isolation = "basic"
+        c.Spawner.shell_cmd = ["/usr/bin/env", "SITE_PROFILE=loaded", "/bin/bash", "-c"]
+    """)
+    try:
+        hub.ensure_user("sheila")
+        hub.spawn("sheila")
+        assert hub.server_env("sheila")["SITE_PROFILE"] == "loaded"
+        assert hub.put_text("sheila", "notes.md", "x").status_code == 201
+    finally:
+        hub.api("DELETE", "/users/sheila/server")
+        hub.stop()
+
+
+def test_a_server_program_that_cannot_be_run_is_named_in_the_log(tmp_path: Path) -> None:
+    program = tmp_path / "singleuser"
+    program.write_text("#!/bin/sh\n")
+    program.chmod(0o644)  # not executable, not even by root
+    hub = start_hub(tmp_path / "hub", f"""
+        c.LocalSpaceSpawner.isolation = "basic"
+        c.LocalSpaceSpawner.cmd = ["{program}"]
+    """)
+    try:
+        hub.ensure_user("pat")
+        assert hub.api("POST", "/users/pat/server").status_code == 500  # JupyterHub's answer to a failed spawn
+        assert f"Permission denied trying to run '{program}'. Does pat have access to this file?" in hub.log()
+    finally:
+        hub.stop()

@@ -81,3 +81,13 @@ def test_configure_hub_asks_the_spawner_not_its_name(tmp_path: Path, caplog: pyt
     with caplog.at_level(logging.WARNING, logger="JupyterHub"):
         configure_hub(c)  # a wrong catalog would stop the hub (SystemExit)
     assert "nbspaces isolation: basic." in caplog.text
+
+
+def test_popen_kwargs_cannot_replace_the_step_that_drops_root(tmp_path: Path) -> None:
+    c = Config()
+    c.LocalSpaceSpawner.isolation = "strong"
+    c.LocalSpaceSpawner.data_dir = str(tmp_path)
+    c.LocalSpaceSpawner.popen_kwargs = {"preexec_fn": print}  # would run the server as root, unmounted
+    c.NBSpaces.secret_file = str(tmp_path / "nbspaces_secret")
+    with pytest.raises(SystemExit, match="popen_kwargs cannot set preexec_fn"):
+        configure_hub(c)

@@ -238,3 +238,48 @@ def test_remote_space_in_strong_isolation(site: tuple[Hub, Path], dav: DavServer
     # The FUSE mount lives in gina's namespace only: the host does not see it.
     assert not any("fuse.rclone" in line and "/homes/gina/" in line
                    for line in Path("/proc/mounts").read_text().splitlines())
+
+
+def test_the_sites_shell_cmd_runs_as_the_user_in_their_namespace(user_env: Path) -> None:
+    for base in world_dir("nbspaces-shell"):
+        # A site sets up its servers' environment through a shell (a login shell's profile would).
+        hub = start_hub(base / "hub", f"""
+            c.LocalSpaceSpawner.isolation = "strong"
+            c.LocalSpaceSpawner.cmd = ["{user_env}/bin/jupyterhub-singleuser"]
+            c.Spawner.shell_cmd = ["/usr/bin/env", "SITE_PROFILE=loaded", "/bin/bash", "-c"]
+            c.NBSpaces.home = {{"size": "32MiB"}}
+        """)
+        os.chmod(base / "hub", 0o711)
+        try:
+            hub.ensure_user("sheila")
+            hub.spawn("sheila")
+            assert hub.server_env("sheila")["SITE_PROFILE"] == "loaded"
+            assert uid_of(hub.server_pid("sheila")) != 0
+            assert hub.put_text("sheila", "notes.md", "x").status_code == 201
+            assert os.listdir(hub.data_dir / "homes" / "sheila") == []  # written into the home image
+        finally:
+            hub.api("DELETE", "/users/sheila/server")
+            hub.wait_stopped("sheila")
+            hub.stop()
+
+
+def test_a_server_program_users_cannot_run_is_named_in_the_log(user_env: Path) -> None:
+    for base in world_dir("nbspaces-private"):
+        private = base / "private"
+        private.mkdir(mode=0o700)  # root's own: the users' accounts cannot reach it
+        program = private / "jupyterhub-singleuser"
+        program.symlink_to(user_env / "bin" / "jupyterhub-singleuser")
+        hub = start_hub(base / "hub", f"""
+            c.LocalSpaceSpawner.isolation = "strong"
+            c.LocalSpaceSpawner.cmd = ["{program}"]
+            c.NBSpaces.home = {{"size": "32MiB"}}
+        """)
+        os.chmod(base / "hub", 0o711)
+        try:
+            hub.ensure_user("pat")
+            assert hub.api("POST", "/users/pat/server").status_code == 500  # JupyterHub's answer to a failed spawn
+            assert f"Permission denied trying to run '{program}'. Does pat have access to this file?" in hub.log()
+            assert "point c.LocalSpaceSpawner.cmd at a Python environment every user can read" in hub.log()
+            assert loop_devices(hub.data_dir / "home-images" / "pat.img") == ""  # nothing left mounted
+        finally:
+            hub.stop()

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from traitlets import TraitError
 from traitlets.config import Config
 from traitlets.utils.importstring import import_item
 
@@ -170,7 +171,10 @@ def _isolation(c: Config, spawner: type) -> tuple[str, str | None]:
 
     if not issubclass(spawner, LocalSpaceSpawner):
         return configured or "basic", None
-    local = spawner(config=c)  # reading the trait resolves 'auto' as every spawn will
+    try:
+        local = spawner(config=c)  # reading the trait resolves 'auto' as every spawn will
+    except TraitError as e:
+        raise SystemExit(f"nbspaces: {e}") from None
     isolation = local.isolation
     if configured not in (None, "auto"):
         return isolation, None

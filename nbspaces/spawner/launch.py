@@ -1,26 +1,25 @@
-"""Strong isolation: mount a user's spaces in their own mount namespace, then become them.
+"""Strong isolation: a user's own mount namespace, with their home and shared folders mounted.
 
 Run by the local spawner as root, under ``unshare --mount --propagation private``, as a
 file (it imports only the standard library)::
 
-    python -I .../nbspaces/spawner/launch.py -- jupyterhub-singleuser ...
+    python -I .../nbspaces/spawner/launch.py
 
-It reads its instructions (no secrets: paths, uid, gid) from ``NBSPACES_LAUNCH``, mounts
+It reads its instructions (no secrets: paths, uid, gid) as one JSON line on stdin, mounts
 the home image over the home folder, bind-mounts each shared folder into the home
-(read-only where the user may not write), gives the server a private /tmp, drops every
-privilege and executes the server. When the last process of the namespace exits, the
-kernel unmounts everything and frees the loop device.
+(read-only where the user may not write), gives the namespace a private /tmp and a name for
+the user, prints ``ready`` and waits until stdin closes. Meanwhile the spawner takes a handle
+on the namespace; the server's own process enters it and drops root before it runs the
+server (``LocalSpaceSpawner.make_preexec_fn``). When the last process of the namespace has
+exited, the kernel unmounts everything and frees the loop device.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
-
-LAUNCH_ENV = "NBSPACES_LAUNCH"
 
 
 def _mount(*args: str) -> None:
@@ -61,47 +60,29 @@ def _name_the_user(nss_dir: str, name: str, uid: int, gid: int, home: str) -> No
         _mount("--bind", copy, f"/etc/{table}")
 
 
-def main(argv: list[str]) -> int:
-    if argv and argv[0] == "--":
-        argv = argv[1:]
-    if not argv:
-        print("nbspaces launch: no command to run", file=sys.stderr)
-        return 2
-    spec = json.loads(os.environ.pop(LAUNCH_ENV))
-    home, uid, gid = spec["home"], int(spec["uid"]), int(spec["gid"])
-
-    _mount("-o", "loop,nosuid,nodev", spec["image"], home)
-    os.chown(home, uid, gid)
-    os.chmod(home, 0o700)
-    for bind in spec["binds"]:
-        target = os.path.join(home, bind["target"])
-        skipped = _bind(bind["source"], target, bool(bind["read_only"]))
-        if skipped:
-            print(f"nbspaces: shared folder {bind['target']!r} not mounted: {skipped}", file=sys.stderr)
-    if spec.get("tmp_size"):
-        _mount("-t", "tmpfs", "-o", f"mode=1777,nosuid,nodev,size={spec['tmp_size']}", "tmpfs", "/tmp")
-    if spec.get("user_name"):
-        _name_the_user(spec["nss_dir"], spec["user_name"], uid, gid, home)
-
-    # Only the groups of the shared folders this user may write; nothing of root's.
-    os.setgroups([int(g) for g in spec.get("groups", [])])
-    os.umask(0o002)  # what one writer of a shared folder creates, the others can change
-    os.setgid(gid)
-    os.setuid(uid)
-    if os.getuid() != uid or os.geteuid() != uid or os.getgid() != gid:
-        print("nbspaces launch: could not drop privileges", file=sys.stderr)
-        return 1
-    os.chdir(home)
-    program = shutil.which(argv[0]) or argv[0]
+def main() -> int:
+    spec = json.loads(sys.stdin.readline())
+    home = spec["home"]
     try:
-        os.execve(program, argv, os.environ)
-    except OSError as e:
-        print(
-            f"nbspaces launch: uid {uid} cannot run {program} ({e.strerror}); point "
-            "c.LocalSpaceSpawner.cmd at a Python environment every user can read",
-            file=sys.stderr,
-        )
-    return 1
+        _mount("-o", "loop,nosuid,nodev", spec["image"], home)
+        os.chown(home, int(spec["uid"]), int(spec["gid"]))
+        os.chmod(home, 0o700)
+        for bind in spec["binds"]:
+            target = os.path.join(home, bind["target"])
+            skipped = _bind(bind["source"], target, bool(bind["read_only"]))
+            if skipped:
+                print(f"shared folder {bind['target']!r} not mounted: {skipped}", file=sys.stderr)
+        if spec.get("tmp_size"):
+            _mount("-t", "tmpfs", "-o", f"mode=1777,nosuid,nodev,size={spec['tmp_size']}", "tmpfs", "/tmp")
+        if spec.get("user_name"):
+            _name_the_user(spec["nss_dir"], spec["user_name"], int(spec["uid"]), int(spec["gid"]), home)
+    except subprocess.CalledProcessError as e:
+        print(f"{' '.join(e.cmd)}: {e.stderr.strip() or f'exit status {e.returncode}'}", file=sys.stderr)
+        return 1
+    print("ready", flush=True)
+    sys.stdin.read()  # the namespace lives on in the spawner's handle and the server
+    return 0
+
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main())

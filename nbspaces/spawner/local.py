@@ -18,36 +18,39 @@ code the user runs; ``/tmp`` is private to the server.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import functools
 import hashlib
 import json
 import os
 import pwd
 import re
-import shlex
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from subprocess import Popen
+from typing import Any
 
 from jupyterhub.spawner import LocalProcessSpawner
-from jupyterhub.utils import random_port
-from traitlets import Bool, Enum, Integer, Unicode, default, validate
+from traitlets import Bool, Enum, Integer, TraitError, Unicode, default, validate
 
 from ..catalog import Catalog
 from ..provision import Placement, placements
 from .base import SpacesMixin
 
-LAUNCH_ENV = "NBSPACES_LAUNCH"
-# The launcher mounts the home and shared folders in a new mount namespace, then drops root.
-# It runs as a file, isolated (-I): `-m nbspaces.spawner.launch` would import the hub side of
-# nbspaces (jupyterhub, traitlets), half a second of CPU at every spawn for a stdlib-only script.
+# The launcher mounts the home and shared folders in a new mount namespace, which the server's
+# process then enters. It runs as a file, isolated (-I): `-m nbspaces.spawner.launch` would
+# import the hub side of nbspaces (jupyterhub, traitlets), half a second of CPU at every spawn
+# for a stdlib-only script.
 _LAUNCHER = ["unshare", "--mount", "--propagation", "private", "--",
-             sys.executable, "-I", str(Path(__file__).with_name("launch.py")), "--"]
+             sys.executable, "-I", str(Path(__file__).with_name("launch.py"))]
+_CLONE_NEWNS = 0x00020000  # setns(2): join a mount namespace
 _SAFE_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 
 
@@ -66,6 +69,8 @@ class LocalSpaceSpawner(SpacesMixin, LocalProcessSpawner):
     # The hub checked every source at start; one that vanished since fails only its own
     # space (see _usable), never the whole spawn.
     check_sources = False
+    # Strong isolation: the namespace start() made, between the launcher and the server's Popen.
+    _namespace: _Namespace | None = None
 
     isolation = Enum(
         ["auto", "basic", "strong"],
@@ -121,6 +126,15 @@ class LocalSpaceSpawner(SpacesMixin, LocalProcessSpawner):
             return "basic" if self.strong_unavailable() else "strong"
         if proposal["value"] == "strong" and os.geteuid() != 0:
             raise ValueError("isolation 'strong' needs the hub to run as root; use 'basic' otherwise")
+        return proposal["value"]
+
+    @validate("popen_kwargs")
+    def _check_popen_kwargs(self, proposal: dict) -> dict:
+        if "preexec_fn" in proposal["value"]:
+            raise TraitError(
+                "c.LocalSpaceSpawner.popen_kwargs cannot set preexec_fn: it would replace the step that "
+                "goes to the home, or in strong isolation enters the user's namespace and drops root"
+            )
         return proposal["value"]
 
     def strong_unavailable(self) -> str | None:
@@ -201,41 +215,39 @@ class LocalSpaceSpawner(SpacesMixin, LocalProcessSpawner):
             args.append("--ServerApp.allow_root=True")
         return args
 
-    def make_preexec_fn(self, name: str):  # type: ignore[no-untyped-def]
-        home = self.home_dir
-
-        def preexec() -> None:
-            os.chdir(home)
-
-        # In strong isolation the launcher changes user after mounting, as root.
-        return None if self.isolation == "strong" else preexec
+    def make_preexec_fn(self, name: str) -> Callable[[], None]:
+        """What the server's process does before it runs the server: in basic isolation, go to
+        the home; in strong isolation, enter the namespace ``start`` made and become the user."""
+        if self.isolation == "basic":
+            return functools.partial(os.chdir, self.home_dir)
+        assert self._namespace is not None, "start() makes the namespace first"
+        return functools.partial(_enter, self._namespace, ctypes.CDLL(None, use_errno=True))
 
     async def move_certs(self, paths: dict[str, str]) -> dict[str, str]:
         return paths
 
     async def start(self) -> tuple[str, int]:
+        """Provision the home and shared folders, then start the server as LocalProcessSpawner
+        does (``shell_cmd``, ``popen_kwargs`` and its messages included)."""
         catalog = self.nbspaces_catalog()
         self._plan = self.resolve_plan(catalog)
         placed = [m for m in placements(self._plan, catalog) if self._usable(m)]
-        argv = [*self.cmd, *self.get_args()]
-        if self.isolation == "strong":
-            launch = await asyncio.to_thread(self._prepare_strong, placed)
-            argv = [*_LAUNCHER, *argv]
-        else:
-            launch = None
+        self.log.info("nbspaces: the server of %s runs in %s isolation", self.user.name, self.isolation)
+        if self.isolation == "basic":
             await asyncio.to_thread(self._prepare_basic, placed, catalog)
-        if self.port == 0:
-            self.port = random_port()
-        env = self.get_env()
-        if launch:
-            env[LAUNCH_ENV] = launch
-        self.log.info("Spawning %s (nbspaces isolation: %s)", shlex.join(argv), self.isolation)
-        kwargs = {"preexec_fn": self.make_preexec_fn(self.user.name), "start_new_session": True}
-        kwargs.update(self.popen_kwargs)
-        kwargs["env"] = env
-        self.proc = Popen(argv, **kwargs)
-        self.pid = self.proc.pid
-        return (self.ip or "127.0.0.1", self.port)
+            return await super().start()
+        launch = await asyncio.to_thread(self._prepare_strong, placed)
+        self._namespace = await asyncio.to_thread(self._make_namespace, launch)
+        try:
+            return await super().start()
+        except PermissionError:
+            self.log.error("nbspaces: in strong isolation the user's own account runs the server; "
+                           "point c.LocalSpaceSpawner.cmd at a Python environment every user can read")
+            raise
+        finally:
+            # The server holds the namespace now (or nothing does, and the kernel unmounts it all).
+            os.close(self._namespace.fd)
+            self._namespace = None
 
     async def stop(self, now: bool = False) -> None:
         await super().stop(now=now)
@@ -282,7 +294,7 @@ class LocalSpaceSpawner(SpacesMixin, LocalProcessSpawner):
 
     # -- strong -----------------------------------------------------------------------
 
-    def _prepare_strong(self, placed: list[Placement]) -> str:
+    def _prepare_strong(self, placed: list[Placement]) -> dict[str, Any]:
         """Make the home image and mount point; return the launcher's instructions."""
         uid, gid = self.run_as()
         if self.private_tmp_size:
@@ -328,7 +340,54 @@ class LocalSpaceSpawner(SpacesMixin, LocalProcessSpawner):
                 if m.kind == "shared"
             ],
         }
-        return json.dumps(launch)
+        return launch
+
+    def _make_namespace(self, launch: dict[str, Any]) -> _Namespace:
+        """Run the launcher and take a handle on the mount namespace it made: the handle keeps
+        the namespace, and its mounts, until the server's process has entered it."""
+        proc = Popen(_LAUNCHER, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                     text=True, cwd="/", env={"PATH": os.environ.get("PATH", os.defpath)})
+        fd = None
+        try:
+            assert proc.stdin is not None and proc.stdout is not None
+            proc.stdin.write(json.dumps(launch) + "\n")
+            proc.stdin.flush()
+            if proc.stdout.readline() == "ready\n":
+                fd = os.open(f"/proc/{proc.pid}/ns/mnt", os.O_RDONLY)
+        finally:
+            _, said = proc.communicate()  # closes its stdin: it exits, the handle holds the namespace
+        if fd is None:
+            raise RuntimeError(f"nbspaces: the folders of {self.user.name} could not be mounted "
+                               f"({said.strip() or f'exit status {proc.returncode}'})")
+        for line in said.splitlines():  # shared folders it skipped, and why
+            self.log.warning("nbspaces: %s: %s", self.user.name, line)
+        return _Namespace(fd=fd, uid=launch["uid"], gid=launch["gid"], groups=launch["groups"],
+                          home=launch["home"])
+
+
+@dataclass(frozen=True)
+class _Namespace:
+    """A user's mount namespace, made by the launcher, and who enters it."""
+
+    fd: int
+    uid: int
+    gid: int
+    groups: list[int]
+    home: str
+
+
+def _enter(namespace: _Namespace, libc: ctypes.CDLL) -> None:
+    """Run in the server's process before the server: enter the namespace, drop root."""
+    if libc.setns(namespace.fd, _CLONE_NEWNS) != 0:
+        error = ctypes.get_errno()
+        raise OSError(error, f"cannot enter the mount namespace: {os.strerror(error)}")
+    # Only the groups of the shared folders this user may write; nothing of root's.
+    os.setgroups(namespace.groups)
+    os.umask(0o002)  # what one writer of a shared folder creates, the others can change
+    os.setgid(namespace.gid)
+    os.setuid(namespace.uid)
+    os.chdir(namespace.home)
+
 
 STRONG_TOOLS = ("unshare", "setpriv", "losetup", "mount", "mkfs.ext4", "e2fsck", "resize2fs")
 
