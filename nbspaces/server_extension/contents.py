@@ -563,7 +563,11 @@ class SpacesContentsManager(AsyncLargeFileManager):
             if parent and not await self.dir_exists(parent):
                 raise HTTPError(404, f"No such parent directory: {parent} to copy file in")
             target = into
-        await self._copy_between(from_path, target)
+        source, dest = self.locate_remote(from_path), self.locate_remote(target)
+        if source and dest and source[0] is dest[0] and self.remote:
+            await self.remote.copy(dest[0], source[1], dest[1], target)  # no byte comes through this server
+        else:
+            await self._copy_between(from_path, target)
         return await self.get(target, content=False)
 
     async def _copy_dir(self, from_path: str, to_path_original: str, to_name: str, to_path: str) -> dict[str, Any]:

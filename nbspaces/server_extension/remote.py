@@ -373,6 +373,14 @@ class RemoteContents:
         await self.call(mount, lambda d: d.move(src, dst))
         self.invalidate(mount, src, dst)
 
+    async def copy(self, mount: Mount, src: str, dst: str, path: str) -> None:
+        """A copy within one space, made by the storage itself (one COPY on WebDAV, for a whole folder)."""
+        self.check_writable(mount, path, "copy into")
+        try:
+            await self.call(mount, lambda d: d.copy(src, dst))
+        finally:
+            self.invalidate(mount, dst)
+
     async def exists(self, mount: Mount, rel: str, want_dir: bool | None) -> bool:
         upload = self._uploads.get((mount.space.name, rel))
         if upload is not None and upload.active:
