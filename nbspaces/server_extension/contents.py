@@ -553,18 +553,19 @@ class SpacesContentsManager(AsyncLargeFileManager):
         model = await self.get(from_path, content=False)
         if model["type"] == "directory":
             await self.check_folder_size(from_path)
-        if await self.dir_exists(into):
+        fresh = await self.dir_exists(into)  # a new name in a folder; else a file's own name, maybe taken
+        if fresh:
             name = copy_pat.sub(".", from_path.rpartition("/")[2])
             target = f"{into}/{await self.increment_filename(name, into, insert='-Copy')}".strip("/")
         elif model["type"] == "directory" or to_path is None:
             raise HTTPError(404, f"No such directory: {into}")
-        else:  # a file copied to a name of its own, as jupyter_server allows
+        else:  # a file copied to a name of its own, as jupyter_server allows: it replaces what has the name
             parent = into.rpartition("/")[0]
             if parent and not await self.dir_exists(parent):
                 raise HTTPError(404, f"No such parent directory: {parent} to copy file in")
             target = into
         source, dest = self.locate_remote(from_path), self.locate_remote(target)
-        if source and dest and source[0] is dest[0] and self.remote:
+        if fresh and source and dest and source[0] is dest[0] and self.remote:
             await self.remote.copy(dest[0], source[1], dest[1], target)  # no byte comes through this server
         else:
             await self._copy_between(from_path, target)
