@@ -427,3 +427,19 @@ def test_a_folder_copied_within_a_space_is_copied_by_the_server(site: tuple[Hub,
     made = dav.logged_requests()[before:]
     assert [m for m, _ in made if m in ("COPY", "PUT", "GET", "MOVE")] == ["COPY"]
     assert sorted(p.name for p in (dav.root / "tree-Copy1" / "sub").iterdir()) == sorted(f"f{i}.txt" for i in range(50))
+
+
+async def test_a_file_copied_onto_a_taken_name_replaces_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As jupyter_server's copy(from, to) does, for Python callers of the contents manager (the REST API
+    refuses a POST to a file before)."""
+    from tests.test_home_contents import make_site, with_webdav_space
+
+    dav = wsgidav(tmp_path)
+    try:
+        cm = await with_webdav_space(make_site(tmp_path, monkeypatch), monkeypatch, dav, "rw")
+        (dav.root / "a.txt").write_text("a")
+        (dav.root / "b.txt").write_text("b")
+        assert (await cm.copy("dav/a.txt", "dav/b.txt"))["path"] == "dav/b.txt"
+        assert (dav.root / "b.txt").read_text() == "a"
+    finally:
+        dav.stop()
