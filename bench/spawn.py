@@ -666,7 +666,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         bench = Run(Api(hub), args.poll, args.timeout)
         run(bench, args)
         attach_log_times(bench.samples, hub.log())
-        chosen = re.search(r"Spawning .*\(nbspaces isolation: (\w+)\)", hub.log())
+        chosen = re.search(r"nbspaces: the server of \S+ runs in (\w+) isolation", hub.log())
         bench.isolation = chosen.group(1) if chosen else "?"
     except BaseException:
         if hub is not None:
