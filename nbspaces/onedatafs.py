@@ -23,6 +23,7 @@ from __future__ import annotations
 import errno
 import io
 import os
+import tempfile
 from typing import Any
 
 import fs.path
@@ -43,9 +44,10 @@ def _verify(insecure: bool) -> bool | str:
 
 
 class _File(OnedataRESTFile):  # type: ignore[misc]
-    """Onedata's REST file, positioned as Python's files are: fs.onedatarestfs refuses to seek back
-    from the current position, lets a seek before the start through, and writes a file opened to
-    append where its position is, not at its end."""
+    """Onedata's REST file, positioned and truncated as Python's files are. fs.onedatarestfs
+    refuses to seek back from the current position, lets a seek before the start through, writes
+    a file opened to append where its position is, and truncates by reading the part kept into
+    memory (only in read modes: in "w" it fails, in "r" it changes the file), moving the position."""
 
     def _size(self) -> int:
         return int(self.client().get_attributes(self._space_name, attributes=["size"], file_id=self._file_id)["size"])
@@ -63,6 +65,28 @@ class _File(OnedataRESTFile):  # type: ignore[misc]
             raise OSError(errno.EINVAL, f"Cannot seek to {base + pos}, before the start of {self._file_path}")
         self.pos = base + pos
         return self.pos
+
+    def truncate(self, size: int | None = None) -> int:
+        if not self.mode.writing:
+            raise io.UnsupportedOperation(f"{self._file_path} is not open for writing")
+        size = self.pos if size is None else size
+        if size < 0:
+            raise OSError(errno.EINVAL, f"Cannot truncate {self._file_path} to {size} bytes")
+        current = self._size()
+        client, space, file_id = self.client(), self._space_name, self._file_id
+        if size > current:  # the rest reads as zeros, as in a sparse file
+            client.put_file_content(space, b"\0", offset=size - 1, file_id=file_id)
+        elif size < current:
+            # Onedata's REST API only truncates to zero: keep the first bytes aside, in pieces.
+            with tempfile.TemporaryFile() as kept:
+                for start in range(0, size, BLOCK):
+                    kept.write(client.get_file_content(space, offset=start, size=min(BLOCK, size - start),
+                                                       file_id=file_id))
+                kept.seek(0)
+                client.put_file_content(space, b"", file_id=file_id)
+                for start in range(0, size, BLOCK):
+                    client.put_file_content(space, kept.read(BLOCK), offset=start, file_id=file_id)
+        return size
 
     def write(self, data: Any) -> int | None:
         if self.mode.appending:

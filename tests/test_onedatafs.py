@@ -94,7 +94,8 @@ def odfs(od: OnedataStandIn) -> Iterator[tuple[Any, Path]]:
     filesystem.close()
 
 
-# Each step: ("io", n) reads n bytes (writes n bytes in write modes), ("seek", offset, whence).
+# Each step: ("io", n) reads n bytes (writes n bytes in write modes), ("seek", offset, whence),
+# ("truncate", size).
 SEEKS = [
     [("io", 3), ("seek", -5, io.SEEK_END), ("io", 2)],
     [("io", 3), ("seek", -2, io.SEEK_CUR), ("io", 2)],
@@ -103,6 +104,9 @@ SEEKS = [
     [("seek", 3, io.SEEK_END), ("io", 2)],
     [("seek", -50, io.SEEK_END)],
     [("seek", -1, io.SEEK_CUR)],
+    [("io", 8), ("truncate", 3), ("io", 2)],
+    [("seek", 1, io.SEEK_SET), ("truncate", 12), ("io", 2), ("seek", 0, io.SEEK_END)],
+    [("truncate", 0), ("io", 2)],
 ]
 
 
@@ -113,6 +117,8 @@ def _play(f: Any, steps: list[tuple[Any, ...]], writing: bool) -> list[Any]:
         try:
             if step[0] == "seek":
                 seen.append(f.seek(step[1], step[2]))
+            elif step[0] == "truncate":
+                seen.append(f.truncate(step[1]))
             else:
                 seen.append(f.write(b"abcdefghij"[:step[1]]) if writing else f.read(step[1]))
             seen.append(f.tell())
@@ -123,8 +129,10 @@ def _play(f: Any, steps: list[tuple[Any, ...]], writing: bool) -> list[Any]:
 
 @pytest.mark.parametrize("buffering", [-1, 0], ids=["buffered", "raw"])
 @pytest.mark.parametrize("mode", ["r", "r+", "w", "a"])
-def test_files_seek_as_local_files_do(odfs: tuple[Any, Path], tmp_path: Path, mode: str, buffering: int) -> None:
-    """The PyFilesystem contract is Python's: back from the end or the current position, past the end."""
+def test_files_seek_and_truncate_as_local_files_do(odfs: tuple[Any, Path], tmp_path: Path, mode: str,
+                                                   buffering: int) -> None:
+    """The PyFilesystem contract is Python's: seeks back from the end or the current position and past
+    the end, truncation that keeps the position, appends at the end, "w" that empties the file."""
     filesystem, space = odfs
     local = OSFS(str(tmp_path))
     for n, steps in enumerate(SEEKS):
