@@ -14,8 +14,12 @@ name ``fs.onedatafs`` only when nothing else provides that name (see nbspaces/_f
 Arguments with no meaning over REST are accepted and have no effect: force_proxy_io and
 force_direct_io (REST always goes through the Oneprovider), metadata_cache_size,
 drop_dir_cache_after, log_level and cli_args; space and space_id do not narrow the spaces
-shown (paths always start with the space's name, as with the native plugin). ``no_buffer=True`` turns off the 8 MiB
-buffers that otherwise group small reads and writes into large requests.
+shown (paths always start with the space's name, as with the native plugin). ``no_buffer=True``
+turns off the 8 MiB buffers that otherwise group small reads and writes into large requests.
+
+Where fs-onedatarestfs departs from the PyFilesystem contract, this class keeps it: files seek,
+truncate, append and open with "w" as Python's files do, and a space's own folder exists for
+``makedir``/``makedirs`` as any folder does.
 """
 
 from __future__ import annotations
