@@ -15,15 +15,16 @@ loop in a thread of its own, and each call waits for its coroutine there.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import posixpath
 import threading
-from collections.abc import Awaitable, Coroutine, Iterable, Iterator
+from collections.abc import Coroutine, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .base import LABEL, Driver, DriverError, Entry, Network, Problem, Setting
-from .fsspec_driver import _UPLOAD, READ_PIECE, aside
+from .fsspec_driver import _UPLOAD, READ_BLOCK, READ_PIECE, aside
 
 if TYPE_CHECKING:
     import asyncssh
@@ -34,19 +35,27 @@ _loop: asyncio.AbstractEventLoop | None = None
 _loop_lock = threading.Lock()
 
 
-def _run(coro: Coroutine[Any, Any, T], timeout: float | None) -> T:
-    """Run ``coro`` on the shared loop and wait for it (``timeout`` seconds at most)."""
+def _submit(coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+    """Start ``coro`` on the shared loop."""
     global _loop
     with _loop_lock:
         if _loop is None:
             _loop = asyncio.new_event_loop()
             threading.Thread(target=_loop.run_forever, name="nbspaces-ssh", daemon=True).start()
-    future = asyncio.run_coroutine_threadsafe(coro, _loop)
+    return asyncio.run_coroutine_threadsafe(coro, _loop)
+
+
+def _wait(future: concurrent.futures.Future[T], timeout: float | None) -> T:
     try:
         return future.result(timeout)
     except TimeoutError:
         future.cancel()
         raise
+
+
+def _run(coro: Coroutine[Any, Any, T], timeout: float | None) -> T:
+    """Run ``coro`` on the shared loop and wait for it (``timeout`` seconds at most)."""
+    return _wait(_submit(coro), timeout)
 
 
 class HostKeyUnknown(DriverError):
@@ -152,18 +161,26 @@ class SFTPDriver(Driver):
             self._root = self.folder or await self._sftp.realpath(".")
             return self._sftp
 
-    def _call(self, path: str, work: Awaitable[T] | Any, timeout: float | None = None) -> T:
-        """Run ``work(sftp)`` (a coroutine function of the SFTP client) and map its errors."""
-        async def go() -> T:
+    def _start(self, work: Any) -> concurrent.futures.Future[Any]:
+        """Start ``work(sftp)`` (a coroutine function of the SFTP client) on the shared loop."""
+        async def go() -> Any:
             sftp = await self._client()
-            return await work(sftp)  # type: ignore[no-any-return,operator]
+            return await work(sftp)
 
+        return _submit(go())
+
+    def _result(self, path: str, future: concurrent.futures.Future[T], timeout: float | None = None) -> T:
+        """What a started call gave, its errors in the user's terms."""
         try:
-            return _run(go(), timeout or self.network.connect_timeout + self.network.read_timeout)
+            return _wait(future, timeout or self.network.connect_timeout + self.network.read_timeout)
         except DriverError:
             raise
         except Exception as e:
             raise self._problem(e, path) from None
+
+    def _call(self, path: str, work: Any, timeout: float | None = None) -> Any:
+        """Run ``work(sftp)`` and wait for it."""
+        return self._result(path, self._start(work), timeout)
 
     def _problem(self, error: BaseException, path: str) -> DriverError:
         import asyncssh
@@ -235,14 +252,22 @@ class SFTPDriver(Driver):
     def read(self, path: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         handle = self._call(path, lambda sftp: sftp.open(self._full(path), "rb"))
         try:
-            offset = start
-            while end is None or offset <= end:
-                size = READ_PIECE if end is None else min(READ_PIECE, end - offset + 1)
-                piece = self._call(path, lambda _, o=offset, s=size: handle.read(s, o))
-                if not piece:
+            # 8 MiB a call (asyncssh sends its requests in parallel), the next block asked for
+            # while this one is handed on in 1 MiB pieces.
+            def ask(offset: int) -> concurrent.futures.Future[bytes] | None:
+                size = READ_BLOCK if end is None else min(READ_BLOCK, end - offset + 1)
+                return self._start(lambda _: handle.read(size, offset)) if size > 0 else None
+
+            offset, pending = start, ask(start)
+            while pending is not None:
+                block = self._result(path, pending)
+                if not block:
                     return
-                offset += len(piece)
-                yield piece
+                offset += len(block)
+                pending = ask(offset)
+                view = memoryview(block)
+                for cut in range(0, len(view), READ_PIECE):
+                    yield bytes(view[cut:cut + READ_PIECE])
         finally:
             with contextlib.suppress(Exception):
                 _run(handle.close(), self.network.connect_timeout)
