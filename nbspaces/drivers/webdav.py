@@ -439,7 +439,7 @@ class WebDAVDriver(Driver):
         except DriverError as e:
             if e.problem is Problem.EXISTS:  # it is the destination that is taken
                 raise DriverError(Problem.EXISTS, f"'{dst}' already exists on {self.label}") from None
-            if e.problem is not Problem.NOT_FOUND:
+            if e.problem in (Problem.FORBIDDEN, Problem.OTHER):
                 # Servers refuse a move of what is not there, or into a folder that is not, in their
                 # own ways (rclone: 403): those are 404s, whatever the server said.
                 if not self.exists(src):
