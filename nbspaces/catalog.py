@@ -131,11 +131,11 @@ class Catalog:
         mounts = [f.name for f in folders.values()] + [r.mount for r in spaces.values()]
         for taken in sorted({m for m in mounts if mounts.count(m) > 1}):
             problems.append(f"two spaces appear at '{taken}'; give each its own 'mount'")
-        from .drivers import KINDS
+        from .drivers import known_kinds
 
         for kind in user_kinds:
-            if kind not in KINDS:
-                problems.append(f"user_kinds: unknown kind {kind!r}; known kinds: {', '.join(sorted(KINDS))}")
+            if kind not in known_kinds():
+                problems.append(f"user_kinds: unknown kind {kind!r}; known kinds: {', '.join(known_kinds())}")
         if problems:
             raise CatalogError(problems)
         return cls(home=home_spec, shared=folders, remote=spaces, user_kinds=tuple(user_kinds))
@@ -275,7 +275,7 @@ _REMOTE_KEYS = ("kind", "mount", "groups", "users", "description")
 
 
 def _parse_remote(name: str, spec: Any, problems: list[str]) -> RemoteSpace | None:
-    from .drivers import KINDS, DriverError, driver_class
+    from .drivers import DriverError, driver_class, known_kinds
 
     where = f"remote.{name}"
     if not NAME_RE.match(name):
@@ -286,8 +286,8 @@ def _parse_remote(name: str, spec: Any, problems: list[str]) -> RemoteSpace | No
         return None
     before = len(problems)
     kind = spec.get("kind")
-    if kind not in KINDS:
-        problems.append(f"{where}.kind: {kind!r} is not a known kind; known kinds: {', '.join(sorted(KINDS))}")
+    if kind not in known_kinds():
+        problems.append(f"{where}.kind: {kind!r} is not a known kind; known kinds: {', '.join(known_kinds())}")
         return None
     try:
         driver = driver_class(kind)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,8 @@ from .keys import fetch_key
 from .plan import Plan, Space
 
 USER_SPACES = ".nbspaces/spaces.json"
+# Settings the user accepted after checking them (an SFTP server's host key), per space name.
+ACCEPTED = ".nbspaces/accepted.json"
 
 
 def load_user_spaces(home: Path, plan: Plan) -> list[Space]:
@@ -39,6 +41,25 @@ def save_user_spaces(home: Path, spaces: list[Space]) -> None:
     write_private(home / USER_SPACES, json.dumps(data, indent=1).encode())
 
 
+def load_accepted(home: Path) -> dict[str, dict[str, Any]]:
+    try:
+        data = json.loads((home / ACCEPTED).read_text())
+    except (FileNotFoundError, ValueError):
+        return {}
+    return {k: v for k, v in data.items() if isinstance(v, dict)} if isinstance(data, dict) else {}
+
+
+def save_accepted(home: Path, accepted: dict[str, dict[str, Any]]) -> None:
+    write_private(home / ACCEPTED, json.dumps(accepted, indent=1).encode())
+
+
+def with_accepted(space: Space, accepted: dict[str, dict[str, Any]]) -> Space:
+    """The space with what the user accepted for it; an admin's setting is never replaced (an
+    admin-pinned host key stays the only one trusted)."""
+    extra = {k: v for k, v in accepted.get(space.name, {}).items() if k not in space.settings}
+    return replace(space, settings={**space.settings, **extra}) if extra else space
+
+
 @dataclass(frozen=True)
 class Resolved:
     space: Space
@@ -53,7 +74,8 @@ class Session:
         self.plan = plan
         self._key = key
         self.home = Path(home)
-        self.spaces = [*plan.spaces, *load_user_spaces(self.home, plan)]
+        accepted = load_accepted(self.home)
+        self.spaces = [with_accepted(s, accepted) for s in [*plan.spaces, *load_user_spaces(self.home, plan)]]
         self._drivers: dict[str, Driver] = {}
         self._lock = threading.Lock()
 

@@ -80,7 +80,7 @@ async def test_spaces_added_concurrently_are_all_kept(tmp_path: Path) -> None:
     ({"url": URL, "chunk_mib": 10.5}, "must be a whole number"),
     ({"url": URL, "chunk_mib": 4}, "must be from 5 to 1024"),
     ({"url": URL, "chunk_mib": True}, "must be a whole number from 5 to 1024, not true or false"),
-    ({}, "'url' (Address (URL)) is required"),
+    ({}, "Please give: Address (URL)"),
 ])
 async def test_settings_are_checked_against_the_kinds_fields(tmp_path: Path, settings: dict, says: str) -> None:
     reg = registry(tmp_path)

@@ -16,12 +16,17 @@ from cryptography.fernet import Fernet
 from tests.realhub import Hub, plan_of, start_hub
 from tests.standins.d4science import StorageHubStandIn
 from tests.standins.onedata import OnedataStandIn
+from tests.storage_servers import Served, rclone_s3, smbd, sshd
 from tests.webdav_servers import DavServer, rclone, wsgidav
 
-SPACES = ["home", "webdav-wsgidav", "webdav-rclone", "onedata", "d4science"]
+SPACES = ["home", "webdav-wsgidav", "webdav-rclone", "onedata", "d4science", "s3", "smb", "sftp"]
 # Where each kind's test folders go: Onedata's spaces are the folders of its mount.
 TOPS = {"home": "", "webdav-wsgidav": "dav1", "webdav-rclone": "dav2", "onedata": "datahub/climate",
-        "d4science": "workspace"}
+        "d4science": "workspace", "s3": "bucket", "smb": "share", "sftp": "files"}
+# Characters a kind's server cannot hold in names: refused with a 400 that names them, nothing stored.
+# WsgiDAV parses a MOVE's destination as a URL after unquoting it (mar10/wsgidav#139); SMB has
+# Windows' rules.
+FORBIDDEN = {"webdav-wsgidav": "?;", "smb": '\\/:*?"<>|'}
 NB = {"cells": [{"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
                  "source": "print('é')"}], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
 
@@ -29,9 +34,13 @@ NB = {"cells": [{"cell_type": "code", "execution_count": None, "metadata": {}, "
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
     """One hub for the module; bea's server has a space of every kind. Onedata and D4Science
-    spaces take their tokens from the login: the test puts them in bea's auth_state, as a login would."""
+    spaces take their tokens from the login: the test puts them in bea's auth_state, as a login would.
+    The admins declare the WebDAV, SMB and SFTP spaces; bea adds the second WebDAV and the S3 one."""
     base = tmp_path_factory.mktemp("base")
-    servers: list[DavServer] = [wsgidav(base), rclone(base)]
+    servers: list[DavServer | Served] = [wsgidav(base), rclone(base)]
+    s3, smb, ssh = rclone_s3(base / "s3"), smbd(base / "smb"), sshd(base / "ssh")
+    servers += [s3, smb, ssh]
+    s3.bucket("bea-bucket")
     od = OnedataStandIn(base / "od").start()
     bea = od.add_user("Bea")
     od.add_space("climate", [bea])
@@ -46,8 +55,12 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
                     "datahub": {{"kind": "onedata", "oneprovider": "{od.provider_domain()}",
                                 "verify_tls": "{od.ca_file}", "groups": {{"*": "rw"}}}},
                     "workspace": {{"kind": "d4science", "url": "{storagehub.url}", "groups": {{"*": "rw"}}}},
+                    "share": {{"kind": "smb", "host": "127.0.0.1", "port": {smb.port}, "share": "{smb.share}",
+                              "groups": {{"*": "rw"}}}},
+                    "files": {{"kind": "sftp", "host": "127.0.0.1", "port": {ssh.port}, "folder": "{ssh.root}",
+                              "groups": {{"*": "rw"}}}},
                 }}
-                c.NBSpaces.user_kinds = ["webdav"]
+                c.NBSpaces.user_kinds = ["webdav", "s3"]
                 c.NBSpaces.posix_mounts = False
                 c.NBSpaces.cull_timeout = 0
                 c.Authenticator.enable_auth_state = True
@@ -63,15 +76,28 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
         body = {"name": "dav2", "kind": "webdav", "settings": {"url": servers[1].url},
                 "credentials": {"username": servers[1].user, "password": servers[1].password}}
         assert hub.server("bea", "POST", "nbspaces/api/spaces", json=body).status_code == 201
+        body = {"name": "bucket", "kind": "s3", "settings": {"endpoint": s3.url, "bucket": "bea-bucket"},
+                "credentials": {"access_key_id": s3.user, "secret_access_key": s3.password}}
+        assert hub.server("bea", "POST", "nbspaces/api/spaces", json=body).status_code == 201
+        creds = {"username": smb.user, "password": smb.password}
+        assert hub.server("bea", "PUT", "nbspaces/api/spaces/share/credentials", json=creds).status_code == 200
+        # The SFTP server is new to bea: its host key is offered, accepted, then the key login works.
+        assert ssh.client_key is not None
+        creds = {"username": ssh.user, "private_key": ssh.client_key.read_text()}
+        r = hub.server("bea", "PUT", "nbspaces/api/spaces/files/credentials", json=creds)
+        assert r.status_code == 409 and r.json()["offer"] == {"host_key": ssh.host_public_key}, r.text
+        r = hub.server("bea", "POST", "nbspaces/api/spaces/files/accept", json=r.json()["offer"])
+        assert r.status_code == 200 and r.json()["status"] == "needs-credentials", r.text
+        assert hub.server("bea", "PUT", "nbspaces/api/spaces/files/credentials", json=creds).status_code == 200
         found = {s["name"]: s["status"] for s in plan_of(hub, "bea")["spaces"]}
-        assert found["datahub"] == found["workspace"] == "mounted", found
+        assert found["datahub"] == found["workspace"] == found["share"] == found["files"] == "mounted", found
         yield hub
     finally:
         if hub is not None:
             hub.api("DELETE", "/users/bea/server")
             hub.stop()
-        for s in servers:
-            s.stop()
+        for server in servers:
+            server.stop()
         storagehub.stop()
         od.stop()
 
@@ -285,20 +311,20 @@ ODD_NAMES = ["a%41b.txt", "x%2fy.txt", "50% off.txt", "c#1.txt", "why?.txt", "a;
 
 def test_names_with_odd_characters_round_trip(hub: Hub, root: str) -> None:
     """Names are names on every kind: nothing in them is decoded, or taken for a URL's part."""
-    wsgidav = root.startswith("dav1/")
-    if wsgidav:
-        # WsgiDAV parses a MOVE's destination as a URL after unquoting it (mar10/wsgidav#139): it would
-        # cut 'why?.txt' or 'a;b.txt' to 'why' or 'a'. Such a name is refused before anything is sent,
-        # saying why, and nothing is stored under another name.
+    forbidden = next((chars for space, chars in FORBIDDEN.items() if root.startswith(f"{TOPS[space]}/")), "")
+    refused = [n for n in ODD_NAMES if set(n) & set(forbidden)]
+    if refused:
+        # Refused before anything is sent, saying which character, and nothing is stored under another name.
         hub.put_text("bea", f"{root}/plain.txt", "p")
-        for cut, name in (("?", "why?.txt"), (";", "a;b.txt")):
+        for name in refused:
+            cut = "".join(sorted(set(name) & set(forbidden)))
             r = hub.put_text("bea", quote(f"{root}/{name}"), cut)
-            assert r.status_code == 400 and f"without '{cut}'" in r.json()["message"], r.text
+            assert r.status_code == 400 and all(c in r.json()["message"] for c in cut), r.text
             r = hub.contents("bea", "PATCH", f"{root}/plain.txt", json={"path": f"{root}/re {name}"})
-            assert r.status_code == 400 and f"without '{cut}'" in r.json()["message"], r.text
+            assert r.status_code == 400 and all(c in r.json()["message"] for c in cut), r.text
         assert names(hub, root) == {"plain.txt": "file"}
         hub.contents("bea", "DELETE", f"{root}/plain.txt")
-    odd = [n for n in ODD_NAMES if not (wsgidav and ("?" in n or ";" in n))]
+    odd = [n for n in ODD_NAMES if n not in refused]
     for name in odd:
         r = hub.contents("bea", "PUT", quote(f"{root}/{name}"), json={"type": "file", "format": "text",
                                                                         "content": name})
@@ -310,7 +336,7 @@ def test_names_with_odd_characters_round_trip(hub: Hub, root: str) -> None:
         assert hub.server("bea", "GET", "files/" + quote(f"{root}/{name}")).content == name.encode()
         r = hub.contents("bea", "PATCH", quote(f"{root}/{name}"), json={"path": f"{root}/re {name}"})
         assert r.status_code == 200 and r.json()["name"] == f"re {name}", r.text
-    folder = "dir #%20é" if wsgidav else "dir #?;%20é"
+    folder = "".join(c for c in "dir #?;%20é" if c not in forbidden)
     assert hub.contents("bea", "PUT", quote(f"{root}/{folder}"), json={"type": "directory"}).status_code == 201
     assert hub.put_text("bea", quote(f"{root}/{folder}/in.txt"), "in").status_code == 201
     assert names(hub, quote(f"{root}/{folder}")) == {"in.txt": "file"}

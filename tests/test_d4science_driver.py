@@ -50,7 +50,7 @@ def test_the_kind_is_registered_with_defaults() -> None:
     assert cls is D4ScienceDriver
     d = cls({}, {"token": "t"})  # as login will build it: no settings, the token only
     assert d.url == "https://api.d4science.org/workspace" and d.label == "D4Science workspace"
-    assert cls.secret_fields == {"token"} and tuple(cls.setting_fields) == ("url", "label", "verify_tls")
+    assert cls.credential_fields["token"].secret and tuple(cls.setting_fields) == ("url", "label", "verify_tls")
 
 
 def test_list_and_stat(hub: StorageHubStandIn, driver: D4ScienceDriver) -> None:

@@ -10,7 +10,7 @@ import ipaddress
 import socket
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, ClassVar, Literal
@@ -38,12 +38,43 @@ class Problem(StrEnum):
 
 
 class DriverError(Exception):
-    """A failure with a message fit for the user: it says what happened and what to do."""
+    """A failure with a message fit for the user: it says what happened and what to do.
 
-    def __init__(self, problem: Problem, message: str):
+    ``offer``: with UNTRUSTED, the settings that trust the server as it is now (an SSH host
+    key), for the user to accept after checking what the message shows (its fingerprint).
+    """
+
+    def __init__(self, problem: Problem, message: str, offer: dict[str, str] | None = None):
         super().__init__(message)
         self.problem = problem
         self.message = message
+        self.offer = offer
+
+
+@dataclass(frozen=True)
+class RcloneRemote:
+    """How ``rclone mount`` reaches a space (its POSIX folder).
+
+    ``options``: the rclone backend's options, secrets in plain (the caller obscures those named
+    in ``obscured``, as rclone wants them, and passes every option in rclone's environment, never
+    its argv); ``path``: where in the remote the space starts; ``files``: options whose value is
+    a file's path, by the file's content (a known_hosts line), written privately by the caller.
+    """
+
+    options: dict[str, str]
+    path: str = ""
+    obscured: frozenset[str] = frozenset()
+    files: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a kind can do beyond the contract, so callers choose the fast path."""
+
+    ranged_reads: bool = True  # read(start, end) asks the service for the range only
+    server_copy: bool = False  # copy() happens on the service, no bytes through nbspaces
+    atomic_rename: bool = False  # move() replaces in one step, never half-done
+    usage: bool = False  # usage() reports used and total bytes
 
 
 @dataclass(frozen=True)
@@ -229,40 +260,92 @@ def window(pieces: Iterable[bytes], skip: int = 0, left: int | None = None) -> I
             return
 
 
+FieldType = Literal["url", "string", "password", "integer", "boolean", "select", "secret"]
+
+
 @dataclass(frozen=True)
-class Setting:
-    """A setting (never a secret) a space of some kind takes, and how a form asks for it."""
+class Field:
+    """A setting or credential a kind takes, and how the Data panel, the CLI and the OpenAPI
+    file ask for it. ``password`` is a one-line secret, ``secret`` a multi-line one (an SSH
+    private key); secrets are credentials only, never settings, and never shown again."""
 
     label: str
-    type: Literal["url", "string", "boolean", "integer"] = "string"
+    type: FieldType = "string"
     required: bool = False
+    help: str = ""  # a line under the field: what to give, where to find it
+    link: str = ""  # where to get the value (a service's page for app passwords)
+    choices: tuple[str, ...] = ()  # select only
     minimum: int | None = None  # integers only
     maximum: int | None = None
 
+    @property
+    def secret(self) -> bool:
+        return self.type in ("password", "secret")
+
+    def describe(self, name: str) -> dict[str, Any]:
+        """As the REST API sends it to forms."""
+        out: dict[str, Any] = {"name": name, "label": self.label, "type": self.type, "required": self.required,
+                               "secret": self.secret, "help": self.help, "link": self.link}
+        if self.type == "select":
+            out["choices"] = list(self.choices)
+        if self.type == "integer":
+            out["minimum"], out["maximum"] = self.minimum, self.maximum
+        return out
+
 
 # Settings every kind takes.
-LABEL = Setting("Label")
-VERIFY_TLS = Setting("Check the server's TLS certificate", "boolean")
+LABEL = Field("Label", help="The name the Data panel shows")
+VERIFY_TLS = Field("Check the server's TLS certificate", "boolean")
 
 
 class Driver(ABC):
-    """One remote space, with its settings and credentials. Thread-safe per call."""
+    """One remote space, with its settings and credentials. Thread-safe per call.
+
+    The contract every kind keeps (tests/test_driver_contract.py runs it against each):
+
+    - Paths are relative to the space's root, '/'-separated, already cleaned (:func:`clean_path`);
+      "" is the root. Names are names: any character the service allows round-trips; one it
+      does not allow is refused with INVALID naming the character, and nothing is made.
+    - Errors are :class:`DriverError` with a message for the user and a :class:`Problem`:
+      NOT_FOUND (what the call names does not exist, or the folder it goes into), EXISTS (the
+      target of mkdir, move or copy is taken: nothing is overwritten), FORBIDDEN (the service
+      refuses this operation here), AUTH (the credentials are refused: the space needs new
+      ones), UNAVAILABLE (the service cannot be reached or timed out: try again later), NO_SPACE
+      (its quota is full), INVALID (bad settings or a name it cannot hold), UNTRUSTED (the
+      server is not the one the user trusted), OTHER. Only AUTH and UNAVAILABLE say something
+      about the whole space.
+    - A refused call changes nothing.
+    """
 
     kind: ClassVar[str]
     kind_label: ClassVar[str]  # the kind in words, e.g. "WebDAV"
-    # What the credentials dialog asks for: field name -> label; secret fields are never shown again.
-    credential_fields: ClassVar[dict[str, str]] = {}
-    secret_fields: ClassVar[frozenset[str]] = frozenset()
+    # What the credentials dialog asks for, in order; secret fields are never shown again.
+    credential_fields: ClassVar[dict[str, Field]] = {}
     # Kinds whose credentials come from the user's login, not from the user: the login token's
     # name in nbspaces.tokens (e.g. "onedata"); the driver gets {"token": ...}.
     login_token: ClassVar[str | None] = None
-    # What a user or admin may set for a space of this kind (not secrets): name -> Setting.
-    setting_fields: ClassVar[dict[str, Setting]] = {}
+    # What a user or admin may set for a space of this kind (never secrets), in order.
+    setting_fields: ClassVar[dict[str, Field]] = {}
+
+    # What callers may rely on to choose a fast path.
+    capabilities: ClassVar[Capabilities] = Capabilities()
 
     def __init__(self, settings: dict[str, Any], credentials: dict[str, str] | None, network: Network | None = None):
         self.settings = settings
         self.credentials = credentials or {}
         self.network = network or Network()
+
+    @classmethod
+    def fields_for(cls, settings: dict[str, Any]) -> dict[str, Field]:
+        """The credential fields for a space with these settings (a Nextcloud asks for an app
+        password, and says where to make one)."""
+        return cls.credential_fields
+
+    @classmethod
+    def check_credentials(cls, values: dict[str, Any]) -> None:
+        """The kind's rules across credential fields (SFTP: a password or a private key);
+        raises DriverError(INVALID) saying what to give. Most kinds have none."""
+        return
 
     @abstractmethod
     def check(self) -> None:
@@ -273,7 +356,8 @@ class Driver(ABC):
         """The children of a folder, in as few requests as the service allows (one per page)."""
 
     @abstractmethod
-    def stat(self, path: str) -> Entry: ...
+    def stat(self, path: str) -> Entry:
+        """One file or folder; the root is a folder named ""."""
 
     @abstractmethod
     def read(self, path: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
@@ -281,19 +365,33 @@ class Driver(ABC):
 
     @abstractmethod
     def write(self, path: str, chunks: Iterable[bytes], size: int | None = None) -> None:
-        """Store a file from pieces. Nothing appears under ``path`` unless every piece arrived."""
+        """Store a file from pieces (``size``: their total, when known), in bounded memory.
+
+        Nothing appears under ``path`` unless every piece arrived; an existing file is replaced
+        only once the new one is complete, and at every moment one whole version has the name.
+        A failure of the pieces (an upload abandoned) or of the service leaves no partial file
+        under any name: a temporary name left by a killed process is removed by
+        :meth:`clean_uploads`. The folder must exist (NOT_FOUND otherwise).
+        """
 
     @abstractmethod
-    def mkdir(self, path: str) -> None: ...
+    def mkdir(self, path: str) -> None:
+        """One new folder in an existing one; EXISTS if anything has the name."""
 
     @abstractmethod
-    def delete(self, path: str) -> None: ...
+    def delete(self, path: str) -> None:
+        """Delete a file, or a folder with everything in it, for good where the service has
+        no trash, or into its trash where it keeps one (D4Science); never the root."""
 
     @abstractmethod
-    def move(self, src: str, dst: str) -> None: ...
+    def move(self, src: str, dst: str) -> None:
+        """Rename or move a file or folder within the space; EXISTS if ``dst`` is taken
+        (nothing is overwritten), NOT_FOUND if ``src`` or the folder of ``dst`` is missing."""
 
     @abstractmethod
-    def copy(self, src: str, dst: str) -> None: ...
+    def copy(self, src: str, dst: str) -> None:
+        """Copy a file or a whole folder within the space, on the service where it can
+        (``capabilities.server_copy``); the same refusals as :meth:`move`."""
 
     def exists(self, path: str) -> bool:
         """Whether anything is at ``path``: a stat, unless a kind has a cheaper question."""
@@ -305,11 +403,8 @@ class Driver(ABC):
             raise
         return True
 
-    def rclone_remote(self) -> dict[str, str] | None:
-        """rclone backend options for a POSIX mount of this space, or None if rclone has none.
-
-        Secrets are plain here: the caller obscures them and passes them in rclone's environment.
-        """
+    def rclone_remote(self) -> RcloneRemote | None:
+        """How rclone mounts this space as a folder, or None if rclone has no backend for it."""
         return None
 
     def clean_uploads(self, folder: str, name: str | None = None, older_than: float = 0) -> None:  # noqa: B027
@@ -348,13 +443,13 @@ def _check_text(name: str, value: Any, limit: int, one_line: bool) -> str:
     return value
 
 
-def _check_setting(name: str, setting: Setting, value: Any) -> Any:
-    if setting.type == "boolean":
+def _check_value(name: str, field: Field, value: Any) -> Any:
+    if field.type == "boolean":
         if not isinstance(value, bool):
             raise DriverError(Problem.INVALID, f"{name} must be true or false, not {_described(value)}")
         return value
-    if setting.type == "integer":
-        lo, hi = setting.minimum, setting.maximum
+    if field.type == "integer":
+        lo, hi = field.minimum, field.maximum
         span = (f" from {lo} to {hi}" if lo is not None and hi is not None else f" of at least {lo}" if lo is not None
                 else f" of at most {hi}" if hi is not None else "")
         if isinstance(value, bool) or not isinstance(value, int):
@@ -363,8 +458,10 @@ def _check_setting(name: str, setting: Setting, value: Any) -> Any:
         if (lo is not None and value < lo) or (hi is not None and value > hi):
             raise DriverError(Problem.INVALID, f"{name} must be{span}, not {value}")
         return value
-    text = _check_text(name, value, SETTING_MAX, one_line=True)
-    if setting.type == "url":
+    text = _check_text(name, value, SECRET_MAX if field.secret else SETTING_MAX, one_line=field.type != "secret")
+    if field.type == "select" and text not in field.choices:
+        raise DriverError(Problem.INVALID, f"{name} must be one of {', '.join(field.choices)}")
+    if field.type == "url":
         parts = urlsplit(text)
         if parts.scheme not in ("http", "https"):
             raise DriverError(Problem.INVALID, f"{name} must start with http:// or https://")
@@ -382,35 +479,33 @@ def _check_setting(name: str, setting: Setting, value: Any) -> Any:
     return text
 
 
-def check_fields(cls: type[Driver], values: Any, credentials: bool = False) -> dict[str, Any]:
+def check_fields(cls: type[Driver], values: Any, credentials: bool = False, partial: bool = False) -> dict[str, Any]:
     """A space's settings (or, with ``credentials``, its credentials), each checked against what its
-    kind declares: known fields, types, sizes, ranges, addresses. Raises DriverError(INVALID) with a
-    message that names the field and says what it takes. Null settings are left out (defaults)."""
+    kind declares: known fields, types, sizes, ranges, choices, addresses, required ones present,
+    and the kind's own rules across fields. Raises DriverError(INVALID) with a message that names
+    the field and says what it takes. Empty and null values are left out (defaults); ``partial``:
+    only the fields given are checked (what a user accepts)."""
     what = "credentials" if credentials else "settings"
     if not isinstance(values, dict):
         raise DriverError(Problem.INVALID, f"The {what} must be an object, not {_described(values)}")
-    labels = cls.credential_fields if credentials else {k: s.label for k, s in cls.setting_fields.items()}
-    unknown = sorted(str(k) for k in set(values) - set(labels))
+    fields = cls.credential_fields if credentials else cls.setting_fields
+    unknown = sorted(str(k) for k in set(values) - set(fields))
     if unknown:
         raise DriverError(Problem.INVALID, f"Unknown {'fields' if credentials else what}: {', '.join(unknown)}; "
-                                           f"{cls.kind} takes {', '.join(labels)}")
+                                           f"{cls.kind} takes {', '.join(fields)}")
     checked: dict[str, Any] = {}
     missing: list[str] = []
-    for key, label in labels.items():
-        value, name = values.get(key), f"'{key}' ({label})"
-        if credentials:
-            if value is not None:
-                limit = SECRET_MAX if key in cls.secret_fields else SETTING_MAX
-                checked[key] = _check_text(name, value, limit, one_line=key not in cls.secret_fields)
-            if not (value or "").strip():
-                missing.append(label)
-        elif value is None or value == "":
-            if cls.setting_fields[key].required:
-                raise DriverError(Problem.INVALID, f"{name} is required")
-        else:
-            checked[key] = _check_setting(name, cls.setting_fields[key], value)
+    for key, spec in fields.items():
+        value, name = values.get(key), f"'{key}' ({spec.label})"
+        if value is None or (isinstance(value, str) and not value.strip()):
+            if spec.required and not partial:
+                missing.append(spec.label)
+            continue
+        checked[key] = _check_value(name, spec, value)
     if missing:
         raise DriverError(Problem.INVALID, f"Please give: {', '.join(missing)}")
+    if credentials and not partial:
+        cls.check_credentials(checked)
     return checked
 
 

@@ -48,9 +48,9 @@ from .base import (
     Driver,
     DriverError,
     Entry,
+    Field,
     Network,
     Problem,
-    Setting,
     Usage,
     http_session,
     unreachable,
@@ -141,10 +141,9 @@ def _form_part(boundary: str, name: str, value: str) -> bytes:
 class D4ScienceDriver(Driver):
     kind = "d4science"
     kind_label = "D4Science workspace"
-    credential_fields = {"token": "Access token"}
-    secret_fields = frozenset({"token"})
+    credential_fields = {"token": Field("Access token", "password", required=True)}
     login_token = "d4science"
-    setting_fields = {"url": Setting("StorageHub address (URL)", "url"), "label": LABEL, "verify_tls": VERIFY_TLS}
+    setting_fields = {"url": Field("StorageHub address (URL)", "url"), "label": LABEL, "verify_tls": VERIFY_TLS}
 
     def __init__(self, settings: dict[str, Any], credentials: dict[str, str] | None, network: Network | None = None):
         super().__init__(settings, credentials, network)

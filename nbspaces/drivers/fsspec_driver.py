@@ -36,8 +36,9 @@ def aside(folder: str, name: str, why: str = "upload") -> str:
 
 
 def _time(value: Any) -> datetime | None:
+    """A time of the filesystem's as the contract has them: in UTC."""
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
     if isinstance(value, (int, float)) and value > 0:
         return datetime.fromtimestamp(value, UTC)
     return None
@@ -128,6 +129,14 @@ class FsspecDriver(Driver):
         return Entry(name, is_dir, None if is_dir else int(info.get("size") or 0), modified,
                      str(info.get("ETag") or "").strip('"') or None)
 
+    def _is_folder(self, path: str) -> bool:
+        try:
+            return self.stat(path).is_dir
+        except DriverError as e:
+            if e.problem is Problem.NOT_FOUND:
+                return False
+            raise
+
     def exists(self, path: str) -> bool:
         with self.errors(path):
             return bool(self.fs.exists(self.full(path)))
@@ -171,6 +180,8 @@ class FsspecDriver(Driver):
         folder, name = posixpath.split(path)
         if not name:
             raise DriverError(Problem.INVALID, "a file needs a name")
+        if folder and not self._is_folder(folder):  # an object store would make it on the way
+            raise DriverError(Problem.NOT_FOUND, f"the folder of '{path}' does not exist on {self.label}")
         if self.atomic_writes:
             self._write_to(path, path, chunks)
             return
@@ -222,6 +233,9 @@ class FsspecDriver(Driver):
     def mkdir(self, path: str) -> None:
         if self.exists(path):
             raise DriverError(Problem.EXISTS, f"'{path}' already exists on {self.label}")
+        folder = posixpath.dirname(path)
+        if folder and not self._is_folder(folder):
+            raise DriverError(Problem.NOT_FOUND, f"the folder of '{path}' does not exist on {self.label}")
         with self.errors(path):
             self.fs.mkdir(self.full(path), create_parents=False)
 
@@ -235,10 +249,17 @@ class FsspecDriver(Driver):
             else:
                 self.fs.rm_file(self.full(path))
 
-    def _transfer(self, src: str, dst: str, move: bool) -> None:
-        entry = self.stat(src)
+    def _refuse_target(self, dst: str) -> None:
+        """A move or copy never overwrites, nor makes the target's folder on the way."""
         if self.exists(dst):
             raise DriverError(Problem.EXISTS, f"'{dst}' already exists on {self.label}")
+        folder = posixpath.dirname(dst)
+        if folder and not self._is_folder(folder):
+            raise DriverError(Problem.NOT_FOUND, f"the folder of '{dst}' does not exist on {self.label}")
+
+    def _transfer(self, src: str, dst: str, move: bool) -> None:
+        entry = self.stat(src)
+        self._refuse_target(dst)
         with self.errors(src):
             if move:
                 self.fs.mv(self.full(src), self.full(dst), recursive=entry.is_dir)

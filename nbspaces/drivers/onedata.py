@@ -21,7 +21,7 @@ from urllib.parse import quote
 
 import requests
 
-from .base import LABEL, VERIFY_TLS, Driver, DriverError, Entry, Network, Problem, Setting, Usage, window
+from .base import LABEL, VERIFY_TLS, Driver, DriverError, Entry, Field, Network, Problem, Usage, window
 
 BLOCK = 8 * 1024 * 1024  # bytes per ranged read or write request
 READ_PIECE = 1024 * 1024  # bytes per piece of a streamed read
@@ -60,10 +60,10 @@ def _url_path(rel: str) -> str:
 class OnedataDriver(Driver):
     kind = "onedata"
     kind_label = "EGI DataHub (Onedata)"
-    credential_fields = {"token": "Onedata access token"}
-    secret_fields = frozenset({"token"})
+    credential_fields = {"token": Field("Onedata access token", "password", required=True)}
     login_token = "onedata"
-    setting_fields = {"onezone": Setting("Onezone host"), "oneprovider": Setting("Oneprovider host"),
+    setting_fields = {"onezone": Field("Onezone host", help="e.g. datahub.egi.eu"),
+                      "oneprovider": Field("Oneprovider host", help="Found from the Onezone when empty"),
                       "label": LABEL, "verify_tls": VERIFY_TLS}
 
     def __init__(self, settings: dict[str, Any], credentials: dict[str, str] | None, network: Network | None = None):
@@ -340,7 +340,7 @@ class OnedataDriver(Driver):
             self.delete(src)
             return
         if self.exists(dst):
-            raise DriverError(Problem.EXISTS, f"'{dst}' already exists")
+            raise DriverError(Problem.EXISTS, f"'{dst}' already exists on {self.label}")
         try:
             with self._errors(f"moving '{src}'"):
                 self.client().move(s_space, s_rel, d_space, _url_path(d_rel))
@@ -348,12 +348,15 @@ class OnedataDriver(Driver):
             self._changed()
 
     def copy(self, src: str, dst: str) -> None:
-        if self.stat(src).is_dir:
+        source = self.stat(src)
+        if self.exists(dst):  # a copy never overwrites (the write below would)
+            raise DriverError(Problem.EXISTS, f"'{dst}' already exists on {self.label}")
+        if source.is_dir:
             self.mkdir(dst)
             for child in self.list(src):
                 self.copy(f"{src}/{child.name}", f"{dst}/{child.name}")
             return
-        self.write(dst, self.read(src), self.stat(src).size)
+        self.write(dst, self.read(src), source.size)
 
     def usage(self) -> Usage:
         return Usage(None, None)

@@ -13,12 +13,13 @@ import posixpath
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from .base import LABEL, VERIFY_TLS, DriverError, Problem, Setting
+from .base import LABEL, VERIFY_TLS, Capabilities, DriverError, Field, Problem, RcloneRemote
 from .fsspec_driver import FsspecDriver
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
 
+MAX_COPY = 5 * 1024**3  # bytes S3 copies in one request
 FOLDER_MARKER = ".nbspaces-folder"  # keeps an empty folder where the service keeps no 'folder/' markers
 _AUTH_CODES = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken",
                "AuthorizationHeaderMalformed"}
@@ -27,17 +28,21 @@ _AUTH_CODES = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "E
 class S3Driver(FsspecDriver):
     kind = "s3"
     kind_label = "S3 bucket"
-    credential_fields = {"access_key_id": "Access key ID", "secret_access_key": "Secret access key"}
-    secret_fields = frozenset({"secret_access_key"})
+    credential_fields = {
+        "access_key_id": Field("Access key ID", required=True,
+                               help="From your S3 service's console, or your site's keys page"),
+        "secret_access_key": Field("Secret access key", "password", required=True),
+    }
     setting_fields = {
-        "endpoint": Setting("S3 endpoint (URL; empty for Amazon S3)", "url"),
-        "bucket": Setting("Bucket", required=True),
-        "folder": Setting("Folder in the bucket"),
-        "region": Setting("Region"),
+        "endpoint": Field("S3 endpoint (URL)", "url", help="Your site's S3 address; empty for Amazon S3"),
+        "bucket": Field("Bucket", required=True),
+        "folder": Field("Folder in the bucket", help="Empty for the whole bucket"),
+        "region": Field("Region", help="Empty for us-east-1, or where your service does not use regions"),
         "label": LABEL,
         "verify_tls": VERIFY_TLS,
     }
     atomic_writes = True
+    capabilities = Capabilities(ranged_reads=True, server_copy=True)
     hidden_names = frozenset({FOLDER_MARKER})
 
     def __init__(self, settings: dict[str, Any], credentials: dict[str, str] | None, network: Any = None):
@@ -95,9 +100,9 @@ class S3Driver(FsspecDriver):
         if self.exists(path):
             raise DriverError(Problem.EXISTS, f"'{path}' already exists on {self.label}")
         parent = posixpath.dirname(path)
-        if parent and not self.stat(parent).is_dir:
-            raise DriverError(Problem.INVALID, f"'{parent}' is a file")
-        key = self.full(path).partition("/")[2] + "/"  # s3fs's own calls drop a trailing '/'
+        if parent and not self._is_folder(parent):
+            raise DriverError(Problem.NOT_FOUND, f"the folder of '{path}' does not exist on {self.label}")
+        key = self._key(path) + "/"  # s3fs's own calls drop a trailing '/'
         with self.errors(path):
             self.fs.call_s3("put_object", Bucket=self.bucket, Key=key, Body=b"")
         if not self.stat(path).is_dir:
@@ -107,41 +112,48 @@ class S3Driver(FsspecDriver):
                 self.fs.rm_file(self.full(path))
                 self.fs.call_s3("put_object", Bucket=self.bucket, Key=key + FOLDER_MARKER, Body=b"")
 
-    def _keys(self, prefix: str) -> Iterator[str]:
-        """Every key under ``prefix``, folder markers included, page by page."""
+    def _key(self, path: str) -> str:
+        return self.full(path).partition("/")[2]
+
+    def _objects(self, prefix: str) -> Iterator[tuple[str, int]]:
+        """(key, size) of every object under ``prefix``, folder markers included, page by page."""
         token: dict[str, str] = {}
         while True:
             page = self.fs.call_s3("list_objects_v2", Bucket=self.bucket, Prefix=prefix, **token)
             for item in page.get("Contents", []):
-                yield item["Key"]
+                yield item["Key"], int(item.get("Size") or 0)
             if not page.get("IsTruncated"):
                 return
             token = {"ContinuationToken": page["NextContinuationToken"]}
 
+    def _copy_object(self, key: str, new: str, size: int) -> None:
+        """One server-side copy. The source goes as Bucket and Key, which botocore quotes whole:
+        s3fs sends it as text, and a '?' in a name then reaches some services (rclone) as a query."""
+        if size <= MAX_COPY:
+            self.fs.call_s3("copy_object", Bucket=self.bucket, Key=new, CopySource={"Bucket": self.bucket, "Key": key})
+        else:  # over 5 GiB S3 copies in parts: s3fs's managed copy
+            self.fs.cp_file(f"{self.bucket}/{key}", f"{self.bucket}/{new}")
+
     def _transfer(self, src: str, dst: str, move: bool) -> None:
         """Server-side copies, object by object (s3fs's recursive copy stumbles on folders that
         are only prefixes); a move deletes the sources once every copy is made."""
-        if not self.stat(src).is_dir:
-            super()._transfer(src, dst, move)
-            return
-        if self.exists(dst):
-            raise DriverError(Problem.EXISTS, f"'{dst}' already exists on {self.label}")
-        source = self.full(src).partition("/")[2] + "/"
-        target = self.full(dst).partition("/")[2] + "/"
+        entry = self.stat(src)
+        self._refuse_target(dst)
+        source, target = self._key(src), self._key(dst)
         with self.errors(src):
-            for key in self._keys(source):
-                new = target + key[len(source):]
-                if key.endswith("/"):  # a folder marker: s3fs's copy would drop the '/'
-                    self.fs.call_s3("copy_object", Bucket=self.bucket, Key=new,
-                                    CopySource={"Bucket": self.bucket, "Key": key})
-                else:
-                    self.fs.cp_file(f"{self.bucket}/{key}", f"{self.bucket}/{new}")
+            if entry.is_dir:
+                for key, size in list(self._objects(source + "/")):
+                    self._copy_object(key, target + "/" + key[len(source) + 1:], size)
+            else:
+                self._copy_object(source, target, entry.size or 0)
             if move:
-                self.fs.rm(self.full(src), recursive=True)
+                self.fs.rm(self.full(src), recursive=entry.is_dir)
 
-    def rclone_remote(self) -> dict[str, str] | None:
+    def rclone_remote(self) -> RcloneRemote | None:
         endpoint = self.settings.get("endpoint") or ""
-        return {"type": "s3", "provider": "Other" if endpoint else "AWS", "endpoint": endpoint,
-                "region": self.settings.get("region") or "", "access_key_id": self.credentials.get("access_key_id", ""),
-                "secret_access_key": self.credentials.get("secret_access_key", ""),
-                "force_path_style": "true" if endpoint else "false"}
+        return RcloneRemote({"type": "s3", "provider": "Other" if endpoint else "AWS", "endpoint": endpoint,
+                             "region": self.settings.get("region") or "",
+                             "access_key_id": self.credentials.get("access_key_id", ""),
+                             "secret_access_key": self.credentials.get("secret_access_key", ""),
+                             "force_path_style": "true" if endpoint else "false", "env_auth": "false"},
+                            path=self.root())

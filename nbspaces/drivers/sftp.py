@@ -23,7 +23,7 @@ from collections.abc import Coroutine, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .base import LABEL, Driver, DriverError, Entry, Network, Problem, Setting
+from .base import LABEL, Capabilities, Driver, DriverError, Entry, Field, Network, Problem, RcloneRemote
 from .fsspec_driver import _UPLOAD, READ_BLOCK, READ_PIECE, aside
 
 if TYPE_CHECKING:
@@ -64,8 +64,8 @@ class HostKeyUnknown(DriverError):
     def __init__(self, host: str, key: str, fingerprint: str):
         super().__init__(Problem.UNTRUSTED, f"{host} is a server nbspaces has not seen before. Its host key "
                                             f"fingerprint is {fingerprint}: accept it if it is the one your "
-                                            "server's admins publish")
-        self.offer = {"host_key": key, "fingerprint": fingerprint}
+                                            "server's admins publish", offer={"host_key": key})
+        self.fingerprint = fingerprint
 
 
 def fingerprint(key: str) -> str:
@@ -77,16 +77,27 @@ def fingerprint(key: str) -> str:
 class SFTPDriver(Driver):
     kind = "sftp"
     kind_label = "SFTP server"
-    credential_fields = {"username": "User name", "password": "Password", "private_key": "Private key",
-                         "passphrase": "Passphrase of the private key"}
-    secret_fields = frozenset({"password", "private_key", "passphrase"})
+    credential_fields = {
+        "username": Field("User name", required=True),
+        "password": Field("Password", "password", help="A password, or a private key below"),
+        "private_key": Field("Private key", "secret", help="The whole key, from -----BEGIN to -----END"),
+        "passphrase": Field("Passphrase of the private key", "password", help="Only if the key has one"),
+    }
     setting_fields = {
-        "host": Setting("Server (host name or address)", required=True),
-        "port": Setting("Port", "integer", minimum=1, maximum=65535),
-        "folder": Setting("Folder (empty: your home folder on the server)"),
-        "host_key": Setting("The server's host key (accepted at the first connection)"),
+        "host": Field("Server", required=True, help="Its host name or address, e.g. sftp.example.org"),
+        "port": Field("Port", "integer", minimum=1, maximum=65535, help="Empty for 22"),
+        "folder": Field("Folder", help="Empty for your home folder on the server"),
+        "host_key": Field("The server's host key", help="Shown at the first connection for you to accept"),
         "label": LABEL,
     }
+    capabilities = Capabilities(ranged_reads=True, atomic_rename=True)
+
+    @classmethod
+    def check_credentials(cls, values: dict[str, Any]) -> None:
+        if not values.get("password") and not values.get("private_key"):
+            raise DriverError(Problem.INVALID, "Please give a password or a private key")
+        if values.get("passphrase") and not values.get("private_key"):
+            raise DriverError(Problem.INVALID, "A passphrase goes with a private key: give the key too")
 
     def __init__(self, settings: dict[str, Any], credentials: dict[str, str] | None, network: Network | None = None):
         super().__init__(settings, credentials, network)
@@ -396,11 +407,16 @@ class SFTPDriver(Driver):
                 with contextlib.suppress(DriverError):
                     self._call(left, lambda sftp, p=left: sftp.remove(self._full(p)))
 
-    def rclone_remote(self) -> dict[str, str] | None:
-        return {"type": "sftp", "host": self.host, "port": str(self.port),
-                "user": self.credentials.get("username", ""), "pass": self.credentials.get("password", ""),
-                "key_pem": self.credentials.get("private_key", ""),
-                "key_file_pass": self.credentials.get("passphrase", ""), "shell_type": "none"}
+    def rclone_remote(self) -> RcloneRemote | None:
+        pattern = self.host if self.port == 22 else f"[{self.host}]:{self.port}"
+        key = self.credentials.get("private_key", "").strip()
+        return RcloneRemote({"type": "sftp", "host": self.host, "port": str(self.port),
+                             "user": self.credentials.get("username", ""), "pass": self.credentials.get("password", ""),
+                             # rclone takes the key on one line, its line breaks written as \n
+                             "key_pem": key.replace("\n", "\\n"),
+                             "key_file_pass": self.credentials.get("passphrase", ""), "shell_type": "none"},
+                            path=self.folder, obscured=frozenset({"pass", "key_file_pass"}),
+                            files={"known_hosts_file": f"{pattern} {self.settings.get('host_key', '')}\n"})
 
     def close(self) -> None:
         if self._conn is not None:

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from .base import LABEL, Driver, DriverError, Entry, Network, Problem, Setting, Usage
+from .base import LABEL, Capabilities, Driver, DriverError, Entry, Field, Network, Problem, RcloneRemote, Usage
 from .fsspec_driver import _UPLOAD, READ_PIECE, aside
 
 # NTSTATUS codes: LOGON_FAILURE, ACCOUNT_RESTRICTION, PASSWORD_EXPIRED, ACCOUNT_DISABLED, ACCOUNT_LOCKED_OUT.
@@ -40,16 +40,17 @@ def _time(value: Any) -> datetime | None:
 class SMBDriver(Driver):
     kind = "smb"
     kind_label = "SMB share"
-    credential_fields = {"username": "User name", "password": "Password"}
-    secret_fields = frozenset({"password"})
+    credential_fields = {"username": Field("User name", required=True),
+                         "password": Field("Password", "password", required=True)}
     setting_fields = {
-        "host": Setting("Server (host name or address)", required=True),
-        "port": Setting("Port", "integer", minimum=1, maximum=65535),
-        "share": Setting("Share", required=True),
-        "folder": Setting("Folder in the share"),
-        "domain": Setting("Domain (if the server asks for one)"),
+        "host": Field("Server", required=True, help="Its host name or address, e.g. files.example.org"),
+        "port": Field("Port", "integer", minimum=1, maximum=65535, help="Empty for 445"),
+        "share": Field("Share", required=True, help="The share's name: data in \\\\files.example.org\\data"),
+        "folder": Field("Folder in the share", help="Empty for the whole share"),
+        "domain": Field("Domain", help="Only if your server asks for one (Windows domains)"),
         "label": LABEL,
     }
+    capabilities = Capabilities(ranged_reads=True, server_copy=True, atomic_rename=True, usage=True)
 
     def __init__(self, settings: dict[str, Any], credentials: dict[str, str] | None, network: Network | None = None):
         super().__init__(settings, credentials, network)
@@ -275,9 +276,11 @@ class SMBDriver(Driver):
             return Usage(None, None)
         return Usage(volume.total_size - volume.caller_available_size, volume.total_size)
 
-    def rclone_remote(self) -> dict[str, str] | None:
-        return {"type": "smb", "host": self.host, "port": str(self.port), "user": self.credentials.get("username", ""),
-                "pass": self.credentials.get("password", ""), "domain": str(self.settings.get("domain") or "")}
+    def rclone_remote(self) -> RcloneRemote | None:
+        return RcloneRemote({"type": "smb", "host": self.host, "port": str(self.port),
+                             "user": self.credentials.get("username", ""), "pass": self.credentials.get("password", ""),
+                             "domain": str(self.settings.get("domain") or "")},
+                            path="/".join([self.share, *self.folder]), obscured=frozenset({"pass"}))
 
     def _close(self) -> None:
         for connection in list(self._cache.values()):

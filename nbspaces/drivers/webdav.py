@@ -37,9 +37,10 @@ from .base import (
     Driver,
     DriverError,
     Entry,
+    Field,
     Network,
     Problem,
-    Setting,
+    RcloneRemote,
     Usage,
     http_session,
     unreachable,
@@ -151,12 +152,26 @@ def _rechunk(chunks: Iterable[bytes], size: int) -> Iterator[list[memoryview]]:
 class WebDAVDriver(Driver):
     kind = "webdav"
     kind_label = "WebDAV"
-    credential_fields = {"username": "User name", "password": "Password"}
-    secret_fields = frozenset({"password"})
-    setting_fields = {"url": Setting("Address (URL)", "url", required=True), "label": LABEL,
+    credential_fields = {"username": Field("User name", required=True),
+                         "password": Field("Password", "password", required=True)}
+    setting_fields = {"url": Field("Address (URL)", "url", required=True,
+                                   help="e.g. https://b2drop.eudat.eu/remote.php/webdav"), "label": LABEL,
                       "verify_tls": VERIFY_TLS,
-                      "chunk_mib": Setting("Upload chunk size (MiB)", "integer", minimum=CHUNK_MIB_MIN,
+                      "chunk_mib": Field("Upload chunk size (MiB)", "integer", minimum=CHUNK_MIB_MIN,
                                            maximum=CHUNK_MIB_MAX)}
+
+    @classmethod
+    def fields_for(cls, settings: dict[str, Any]) -> dict[str, Field]:
+        """On a Nextcloud (B2DROP), the password is an app password made in the account's security
+        settings: the field says so and links there."""
+        parts = urlsplit(str(settings.get("url") or ""))
+        match = _NEXTCLOUD_ROOT.fullmatch(parts.path.rstrip("/"))
+        if match is None or not parts.hostname:
+            return cls.credential_fields
+        page = f"{parts.scheme}://{parts.netloc}{match['prefix']}/settings/user/security"
+        return {**cls.credential_fields, "password": Field(
+            "App password", "password", required=True, link=page,
+            help="Make one in your account's settings, Security, 'Create new app password'")}
 
     def __init__(self, settings: dict[str, Any], credentials: dict[str, str] | None, network: Network | None = None):
         super().__init__(settings, credentials, network)
@@ -417,6 +432,9 @@ class WebDAVDriver(Driver):
                 self._request("DELETE", posixpath.join(folder, entry.name), ok=(404,)).close()
 
     def mkdir(self, path: str) -> None:
+        # RFC 4918 answers 405 for an existing name, but rclone's server answers 201: ask first.
+        if self.exists(path):
+            raise DriverError(Problem.EXISTS, f"'{path}' already exists on {self.label}")
         self._request("MKCOL", path, folder=True)
 
     def delete(self, path: str) -> None:
@@ -456,10 +474,11 @@ class WebDAVDriver(Driver):
     def copy(self, src: str, dst: str) -> None:
         self._transfer("COPY", src, dst, {"Depth": "infinity"})
 
-    def rclone_remote(self) -> dict[str, str] | None:
+    def rclone_remote(self) -> RcloneRemote | None:
         vendor = "nextcloud" if "/remote.php/" in self.root + "/" else "other"
-        return {"type": "webdav", "url": self._url(""), "vendor": vendor,
-                "user": self.credentials.get("username", ""), "pass": self.credentials.get("password", "")}
+        return RcloneRemote({"type": "webdav", "url": self._url(""), "vendor": vendor,
+                             "user": self.credentials.get("username", ""),
+                             "pass": self.credentials.get("password", "")}, obscured=frozenset({"pass"}))
 
     def usage(self) -> Usage:
         try:

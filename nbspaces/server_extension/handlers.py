@@ -63,7 +63,10 @@ class _Base(APIHandler):
             self.clear()
             self.set_status(e.status)
             self.set_header("Content-Type", "application/json")
-            self.finish(json.dumps({"message": e.message, "reason": None}))
+            body: dict[str, Any] = {"message": e.message, "reason": None}
+            if e.offer is not None:
+                body["offer"] = e.offer  # what to send to POST .../accept, once the user checked it
+            self.finish(json.dumps(body))
             return
         super()._handle_request_exception(e)
 
@@ -114,7 +117,9 @@ class ActionHandler(_Base):
     @web.authenticated
     @authorized
     async def post(self, name: str, action: str) -> None:
-        if action in ("mount", "retry"):
+        if action == "accept":
+            mount = await self.registry.accept(name, self.body())
+        elif action in ("mount", "retry"):
             mount = await self.registry.mount(name)
         else:
             mount = await self.registry.unmount(name)
@@ -146,5 +151,5 @@ HANDLERS = [
     (r"/nbspaces/api/spaces", SpacesHandler),
     (rf"/nbspaces/api/spaces/{_NAME}", SpaceHandler),
     (rf"/nbspaces/api/spaces/{_NAME}/credentials", CredentialsHandler),
-    (rf"/nbspaces/api/spaces/{_NAME}/(?P<action>mount|unmount|retry)", ActionHandler),
+    (rf"/nbspaces/api/spaces/{_NAME}/(?P<action>mount|unmount|retry|accept)", ActionHandler),
 ]

@@ -21,6 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from ..credentials import write_private
+from ..drivers.base import RcloneRemote
+
 PR_SET_PDEATHSIG = 1
 READY_TIMEOUT = 15.0
 LIMITED = "browser and Python API only"
@@ -58,7 +61,7 @@ class PosixMounts:
         out = subprocess.run([rclone, "obscure", "-"], input=secret.encode(), capture_output=True, check=True)
         return out.stdout.decode().strip()
 
-    def mount(self, name: str, folder: str, remote: dict[str, str], read_only: bool = False) -> None:
+    def mount(self, name: str, folder: str, remote: RcloneRemote, read_only: bool = False) -> None:
         """Mount; raise RuntimeError with a reason the user can read if it does not work."""
         self.unmount(name)
         rclone = rclone_binary()
@@ -68,14 +71,19 @@ class PosixMounts:
             raise RuntimeError(f"a file or folder of yours named '{folder}' is in the way")
         target.mkdir(exist_ok=True)
         env = {k: v for k, v in os.environ.items() if not k.startswith("RCLONE_")}
-        for key, value in remote.items():
-            if key == "pass" and value:
+        for key, value in remote.options.items():
+            if key in remote.obscured and value:
                 value = self._obscure(rclone, value)
             env[f"RCLONE_CONFIG_NBS_{key.upper()}"] = value
         self.cache.mkdir(mode=0o700, exist_ok=True)
+        for key, content in remote.files.items():
+            path = self.cache / f"{name}.{key}"
+            write_private(path, content.encode())
+            env[f"RCLONE_CONFIG_NBS_{key.upper()}"] = str(path)
         log_path = self.cache / f"{name}.log"
-        argv = [rclone, "mount", "nbs:", str(target), "--config", "/dev/null", "--vfs-cache-mode", "writes",
-                "--dir-cache-time", "5s", "--cache-dir", str(self.cache / name), "--log-file", str(log_path)]
+        argv = [rclone, "mount", f"nbs:{remote.path}", str(target), "--config", "/dev/null",
+                "--vfs-cache-mode", "writes", "--dir-cache-time", "5s", "--cache-dir", str(self.cache / name),
+                "--log-file", str(log_path)]
         if read_only:
             argv.append("--read-only")  # as the space is for this user
         proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,

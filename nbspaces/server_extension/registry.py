@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import re
 import subprocess
 import time
 from collections.abc import AsyncIterator, Callable
@@ -25,7 +24,7 @@ from ..drivers import Driver, DriverError, Problem, Usage, driver_class
 from ..drivers.base import AddressGuard, Network, check_addresses, check_fields
 from ..keys import KeyUnavailable
 from ..plan import Plan, Space
-from ..session import load_user_spaces, save_user_spaces
+from ..session import load_accepted, load_user_spaces, save_accepted, save_user_spaces, with_accepted
 from .posix import LIMITED, PosixMounts, unavailable_reason
 
 USAGE_MAX_AGE = 60.0
@@ -34,12 +33,14 @@ STATUSES = ("mounting", "mounted", "needs-credentials", "unmounted", "error")
 
 
 class RegistryError(Exception):
-    """A refused request, with the HTTP status that says why and a message for the user."""
+    """A refused request, with the HTTP status that says why and a message for the user;
+    ``offer``: settings the user may accept to go on (see :meth:`Registry.accept`)."""
 
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str, offer: dict[str, str] | None = None):
         super().__init__(message)
         self.status = status
         self.message = message
+        self.offer = offer
 
 
 @dataclass
@@ -70,11 +71,12 @@ class Registry:
         self.log = log or logging.getLogger("nbspaces")
         self._store: CredentialStore | None = None
         self.mounts: dict[str, Mount] = {}
+        accepted = load_accepted(self.home)
         for space in plan.spaces:
             if space.kind not in ("home", "shared"):
-                self.mounts[space.name] = Mount(space)
+                self.mounts[space.name] = Mount(with_accepted(space, accepted))
         for space in load_user_spaces(self.home, plan):
-            self.mounts.setdefault(space.name, Mount(space))
+            self.mounts.setdefault(space.name, Mount(with_accepted(space, accepted)))
         self._locks: dict[str, asyncio.Lock] = {}
         self._spaces_lock = asyncio.Lock()
         self._checking: set[str] = set()  # spaces whose health check is under way
@@ -332,13 +334,41 @@ class Registry:
                 driver = self._driver(mount.space, credentials)
                 await asyncio.to_thread(driver.check)
             except DriverError as e:
-                raise RegistryError(400 if e.problem in (Problem.AUTH, Problem.INVALID) else 502, e.message) from None
+                raise refusal(e) from None
             try:
                 await asyncio.to_thread(store.set, name, credentials)
             except CredentialError:
                 await asyncio.to_thread(store.reset)
                 await asyncio.to_thread(store.set, name, credentials)
             return await self._attach(mount, driver)
+
+    async def accept(self, name: str, offer: Any) -> Mount:
+        """Trust what the user checked and accepted (an SFTP server's host key, offered with its
+        fingerprint by a refused connection), from now on and after restarts, then connect."""
+        mount = self.get(name)
+        cls = driver_class(mount.space.kind)
+        try:
+            checked = check_fields(cls, offer, partial=True)
+        except DriverError as e:
+            raise RegistryError(400, e.message) from None
+        if not checked:
+            raise RegistryError(400, "Nothing to accept: send the settings the refusal offered")
+        taken = sorted(k for k in checked if k in mount.space.settings and mount.space.settings[k] != checked[k])
+        if taken:
+            raise RegistryError(409, f"'{name}' already trusts another {', '.join(taken)}: if the server's admins "
+                                     "changed it, remove the space and add it again")
+        async with self._spaces_lock:
+            accepted = await asyncio.to_thread(load_accepted, self.home)
+            accepted[name] = {**accepted.get(name, {}), **checked}
+            try:
+                await asyncio.to_thread(save_accepted, self.home, accepted)
+            except OSError as e:
+                raise RegistryError(503, f"What you accepted cannot be saved in your home now ({e.strerror}); "
+                                         "try again") from None
+            mount.space = with_accepted(mount.space, accepted)
+            if mount.space.origin == "user":
+                await self._save_user_spaces()
+        return await self.mount(name)
 
     async def forget(self, name: str) -> Mount:
         mount = self.get(name)
@@ -435,7 +465,8 @@ class Registry:
             "name": space.name, "kind": space.kind, "mount": space.mount, "mode": space.mode,
             "read_only": space.mode == "ro", "origin": space.origin, "description": space.description,
             "settings": public_settings(space), "status": mount.status, "reason": mount.reason,
-            "posix_reason": mount.posix_reason, "credential_fields": credential_fields(driver_class(space.kind)),
+            "posix_reason": mount.posix_reason,
+            "credential_fields": credential_fields(driver_class(space.kind), space.settings),
             "has_credentials": space.name in stored, "used_bytes": usage.used if usage else None,
             "quota_bytes": usage.total if usage else None, "posix": mount.posix,
         }
@@ -484,25 +515,35 @@ def new_space(data: dict[str, Any]) -> dict[str, Any]:
             "settings": data.get("settings") or {}, "credentials": data.get("credentials")}
 
 
-def credential_fields(cls: type[Driver]) -> list[dict[str, Any]]:
-    """What to ask the user for a space of this kind: nothing for spaces on login tokens."""
+def refusal(e: DriverError) -> RegistryError:
+    """A driver's refusal of a space's settings or credentials, as an answer: what the user can
+    fix is 400, a server not trusted yet 409 with what to accept, anything else 502."""
+    if e.problem is Problem.UNTRUSTED:
+        return RegistryError(409, e.message, e.offer)
+    return RegistryError(400 if e.problem in (Problem.AUTH, Problem.INVALID) else 502, e.message)
+
+
+def credential_fields(cls: type[Driver], settings: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """What to ask the user for a space of this kind (with these settings): nothing for spaces on
+    login tokens."""
     if cls.login_token:
         return []
-    return [{"name": k, "label": v, "secret": k in cls.secret_fields} for k, v in cls.credential_fields.items()]
+    return [f.describe(name) for name, f in cls.fields_for(settings or {}).items()]
 
 
 def kind_form(kind: str) -> dict[str, Any] | None:
-    """A kind's fields for the dialogs; None when its driver is not installed here."""
+    """A kind's fields for the dialogs, as its driver declares them; None when its driver is not
+    installed here."""
     try:
         cls = driver_class(kind)
     except DriverError:
         return None
-    settings = [{"name": name, "label": s.label, "type": s.type, "required": s.required}
-                for name, s in cls.setting_fields.items()]
-    return {"label": cls.kind_label, "login": bool(cls.login_token),
-            "credential_fields": credential_fields(cls), "setting_fields": settings}
+    return {"label": cls.kind_label, "login": bool(cls.login_token), "credential_fields": credential_fields(cls),
+            "setting_fields": [f.describe(name) for name, f in cls.setting_fields.items()],
+            "capabilities": asdict(cls.capabilities)}
 
 
 def public_settings(space: Space) -> dict[str, Any]:
-    """Settings as the API shows them: never anything that looks like a secret."""
-    return {k: v for k, v in space.settings.items() if not re.search(r"pass|secret|token|key", k, re.I)}
+    """Settings as the API shows them: those the kind declares, never a secret one."""
+    fields = driver_class(space.kind).setting_fields
+    return {k: v for k, v in space.settings.items() if k in fields and not fields[k].secret}

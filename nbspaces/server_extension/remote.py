@@ -28,7 +28,8 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 T = TypeVar("T")
 
 _STATUS = {Problem.NOT_FOUND: 404, Problem.EXISTS: 409, Problem.AUTH: 403, Problem.FORBIDDEN: 403,
-           Problem.NO_SPACE: 507, Problem.UNAVAILABLE: 503, Problem.INVALID: 400, Problem.OTHER: 502}
+           Problem.NO_SPACE: 507, Problem.UNAVAILABLE: 503, Problem.INVALID: 400, Problem.UNTRUSTED: 409,
+           Problem.OTHER: 502}
 
 
 def http_error(e: DriverError | RegistryError) -> HTTPError:
