@@ -200,6 +200,20 @@ def test_a_failed_write_changes_nothing(space: Space) -> None:
     assert space.leftovers() == []
 
 
+def test_what_a_killed_process_left_is_tidied(space: Space) -> None:
+    """An unfinished upload is deleted; a version moved aside by a replace that was cut off gets
+    its name back (or is deleted if a newer file has the name)."""
+    d = space.driver
+    d.write(space.p(".a.txt.0123abcd.nbspaces-upload"), iter([b"part of a"]))
+    d.write(space.p(".b.txt.89abcdef.nbspaces-old"), iter([b"b before the cut"]))
+    d.write(space.p(".c.txt.deadbeef.nbspaces-old"), iter([b"c before"]))
+    d.write(space.p("c.txt"), iter([b"c after"]))
+    d.clean_uploads(space.folder)
+    assert space.leftovers() == []
+    assert read(space, "b.txt") == b"b before the cut" and read(space, "c.txt") == b"c after"
+    assert {e.name for e in d.list(space.folder)} == {"b.txt", "c.txt"}
+
+
 # -- folders ---------------------------------------------------------------------------------
 
 

@@ -4,15 +4,16 @@ own client in test_onedata_standin.py)."""
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from nbspaces.drivers import DriverError, Problem, onedata
 from nbspaces.drivers.onedata import BLOCK, OnedataDriver
 from tests.standins.onedata import OnedataStandIn
+from tests.waiting import wait_until
 
 
 @pytest.fixture(scope="module")
@@ -136,12 +137,26 @@ def test_revoked_token_and_offline_provider(od: OnedataStandIn, world: dict[str,
     finally:
         od.go_online()
     # It recovers on a retry, once the client's cached view of the providers (2 s) is renewed.
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            assert d.list("climate")
-            break
-        except DriverError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
+    wait_until(lambda: d.list("climate"), "the listing works again", 10, interval=0.5, ignore=(DriverError,))
+
+
+def test_a_replace_whose_last_move_fails_keeps_the_old_version(od: OnedataStandIn, world: dict[str, str],
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """The new file takes the name in a move; if that move fails, the old file still has the name
+    (the driver removed the old file first, and lost both versions)."""
+    d = driver(od, world["token"])
+    d.write("climate/keep.txt", iter([b"the old version"]))
+    client = d.client()
+    real_move = client.move
+
+    def move(space: str, src: str, dst_space: str, dst: str) -> Any:
+        if src.endswith(".nbspaces-upload"):  # the new version taking its name: the provider fails
+            raise ConnectionError("the provider went away")
+        return real_move(space, src, dst_space, dst)
+
+    monkeypatch.setattr(client, "move", move)
+    with pytest.raises((DriverError, ConnectionError)):
+        d.write("climate/keep.txt", iter([b"the new version"]))
+    monkeypatch.undo()
+    assert b"".join(d.read("climate/keep.txt")) == b"the old version"
+    assert sorted(e.name for e in d.list("climate") if e.name.startswith(".keep")) == []

@@ -6,12 +6,16 @@ relative to the space's root, '/'-separated, already checked (see :func:`clean_p
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
+import posixpath
+import re
+import secrets
 import socket
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, ClassVar, Literal
 from urllib.parse import urljoin, urlsplit
@@ -91,6 +95,16 @@ class Entry:
 class Usage:
     used: int | None
     total: int | None
+
+
+# The hidden names of files being written ("upload") or moved aside while replaced ("old").
+LEFTOVER = re.compile(r"\.(?P<name>.+)\.[0-9a-f]{8}\.nbspaces-(?P<why>upload|old)")
+
+
+def aside(folder: str, name: str, why: Literal["upload", "old", "move"] = "upload") -> str:
+    """A hidden name no one uses, beside ``name`` in ``folder``, for a file being written, replaced
+    or (D4Science) moved."""
+    return posixpath.join(folder, f".{name}.{secrets.token_hex(4)}.nbspaces-{why}")
 
 
 def clean_path(path: str) -> str:
@@ -407,10 +421,30 @@ class Driver(ABC):
         """How rclone mounts this space as a folder, or None if rclone has no backend for it."""
         return None
 
-    def clean_uploads(self, folder: str, name: str | None = None, older_than: float = 0) -> None:  # noqa: B027
-        """Remove what interrupted writes left in ``folder`` (a server killed mid-upload leaves its
-        temporary file): those of ``name`` only, or any not modified for ``older_than`` seconds.
-        Best effort; drivers whose writes leave nothing have nothing to do."""
+    def clean_uploads(self, folder: str, name: str | None = None, older_than: float = 0) -> None:
+        """Tidy what interrupted writes left in ``folder`` (a process killed mid-upload leaves its
+        temporary file, named by :func:`aside`): those of ``name`` only, or any not modified for
+        ``older_than`` seconds. An unfinished upload is deleted; a version moved aside by a
+        replace that was cut off takes its name back if nothing has it, and is deleted otherwise.
+        Best effort, through the contract's own calls; kinds whose writes leave nothing
+        (atomic object stores) find nothing."""
+        now = datetime.now(UTC)
+        try:
+            entries = self.list(folder)
+        except DriverError:
+            return
+        for entry in entries:
+            match = LEFTOVER.fullmatch(entry.name)
+            if match is None or entry.is_dir or (name is not None and match["name"] != name):
+                continue
+            if older_than and (entry.modified is None or (now - entry.modified).total_seconds() < older_than):
+                continue
+            left, target = posixpath.join(folder, entry.name), posixpath.join(folder, match["name"])
+            with contextlib.suppress(DriverError):
+                if match["why"] == "old" and not self.exists(target):
+                    self.move(left, target)
+                else:
+                    self.delete(left)
 
     def usage(self) -> Usage:
         """Used and total bytes where the service reports them."""

@@ -52,6 +52,7 @@ from .base import (
     Network,
     Problem,
     Usage,
+    aside,
     http_session,
     unreachable,
     window,
@@ -283,12 +284,6 @@ class D4ScienceDriver(Driver):
         return self._form("POST", f"/items/{quote(parent_id)}/create/FOLDER", what, "create",
                           {"name": name, "description": "", "hidden": "false"})
 
-    def _aside(self, name: str, why: str) -> str:
-        """A name no one uses, beside ``name``."""
-        return f".{name}.{secrets.token_hex(4)}.nbspaces-{why}"
-
-    # -- the driver -------------------------------------------------------------------
-
     def check(self) -> None:
         if not _is_folder(self._item("")):
             raise DriverError(Problem.OTHER, f"{self.label} did not answer as a StorageHub service")
@@ -329,7 +324,7 @@ class D4ScienceDriver(Driver):
             raise DriverError(Problem.INVALID, "A file needs a name")
         parent = self._folder(folder)
         parent_id = str(parent["id"])
-        temp = self._aside(name, "upload")
+        temp = aside("", name)
         temp_path = posixpath.join(folder, temp)
         spool: IO[bytes] | None = None
         sent = False
@@ -374,7 +369,7 @@ class D4ScienceDriver(Driver):
         if old is not None and _is_folder(old):
             raise DriverError(Problem.EXISTS, f"'{path}' is a folder on {self.label}")
         if old is not None:
-            self._rename(str(old["id"]), self._aside(name, "old"), path)
+            self._rename(str(old["id"]), aside("", name, "old"), path)
         try:
             self._rename(temp_id, name, path)
         except BaseException:
@@ -420,7 +415,7 @@ class D4ScienceDriver(Driver):
             return
         # Moving first could meet an item with the old name in the destination: step aside if so.
         if self._lookup(posixpath.join(posixpath.dirname(dst), str(item.get("name")))) is not None:
-            self._rename(item_id, self._aside(name, "move"), src)
+            self._rename(item_id, aside("", name, "move"), src)
         self._move(item_id, folder_id, src)
         self._rename(item_id, name, dst)
 

@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import posixpath
-import re
-import secrets
 import threading
 from abc import abstractmethod
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from .base import Driver, DriverError, Entry, Network, Problem
+from .base import Driver, DriverError, Entry, Network, Problem, aside
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
@@ -27,14 +25,6 @@ MIB = 1024 * 1024
 READ_BLOCK = 8 * MIB  # bytes per ranged read
 READ_PIECE = MIB  # bytes per piece handed on
 WRITE_BLOCK = 8 * MIB  # bytes per part of an object store's multipart upload
-_UPLOAD = re.compile(r"\.(?P<name>.+)\.[0-9a-f]{8}\.nbspaces-(upload|old)")
-
-
-def aside(folder: str, name: str, why: str = "upload") -> str:
-    """A hidden name beside ``name`` for a file being written ("upload") or replaced ("old")."""
-    return posixpath.join(folder, f".{name}.{secrets.token_hex(4)}.nbspaces-{why}")
-
-
 def _time(value: Any) -> datetime | None:
     """A time of the filesystem's as the contract has them: in UTC."""
     if isinstance(value, datetime):
@@ -271,21 +261,3 @@ class FsspecDriver(Driver):
 
     def copy(self, src: str, dst: str) -> None:
         self._transfer(src, dst, move=False)
-
-    def clean_uploads(self, folder: str, name: str | None = None, older_than: float = 0) -> None:
-        """Unfinished uploads are removed; a version moved aside by a replace that was cut off
-        takes its name back if nothing has it, and is removed otherwise."""
-        now = datetime.now(UTC)
-        with contextlib.suppress(DriverError):
-            for entry in self.list(folder):
-                match = _UPLOAD.fullmatch(entry.name)
-                if match is None or entry.is_dir or (name is not None and match["name"] != name):
-                    continue
-                if older_than and (entry.modified is None or (now - entry.modified).total_seconds() < older_than):
-                    continue
-                left, target = posixpath.join(folder, entry.name), posixpath.join(folder, match["name"])
-                with contextlib.suppress(Exception):
-                    if entry.name.endswith("-old") and not self.exists(target):
-                        self.fs.mv(self.full(left), self.full(target))
-                    else:
-                        self.fs.rm_file(self.full(left))

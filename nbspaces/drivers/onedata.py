@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import posixpath
-import secrets
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -21,7 +20,7 @@ from urllib.parse import quote
 
 import requests
 
-from .base import LABEL, VERIFY_TLS, Driver, DriverError, Entry, Field, Network, Problem, Usage, window
+from .base import LABEL, VERIFY_TLS, Driver, DriverError, Entry, Field, Network, Problem, Usage, aside, window
 
 BLOCK = 8 * 1024 * 1024  # bytes per ranged read or write request
 READ_PIECE = 1024 * 1024  # bytes per piece of a streamed read
@@ -292,7 +291,7 @@ class OnedataDriver(Driver):
         if not rel:
             raise DriverError(Problem.INVALID, f"'{path}' is a space, not a file")
         folder, name = posixpath.split(rel)
-        temp = posixpath.join(folder, f".{name}.{secrets.token_hex(4)}.nbspaces-upload")
+        temp = aside(folder, name)
         client = self.client()
         with self._errors(f"writing '{path}'"):
             file_id = client.create_file(space, _url_path(temp), file_type="REG")
@@ -305,15 +304,32 @@ class OnedataDriver(Driver):
                         offset, block = offset + len(block), bytearray()
                 if block or offset == 0:
                     client.put_file_content(space, bytes(block), file_id=file_id, offset=offset)
-                if self.exists(path):
-                    client.remove(space, file_path=_url_path(rel))  # the move puts the new file in its place
-                client.move(space, temp, space, _url_path(rel))
+                self._replace(space, temp, rel, self.exists(path))
             except BaseException:
                 with contextlib.suppress(Exception):
                     client.remove(space, file_id=file_id)
                 raise
             finally:
                 self._changed()  # the path names another file now, or none
+
+    def _replace(self, space: str, temp: str, rel: str, existing: bool) -> None:
+        """The complete ``temp`` takes the name ``rel``. An existing file is moved aside first and
+        put back if the move fails: at every moment one whole version has the name (removing
+        it first lost both versions when the move then failed)."""
+        client = self.client()
+        if not existing:
+            client.move(space, temp, space, _url_path(rel))
+            return
+        old = aside(*posixpath.split(rel), why="old")
+        client.move(space, rel, space, _url_path(old))
+        try:
+            client.move(space, temp, space, _url_path(rel))
+        except BaseException:
+            with contextlib.suppress(Exception):
+                client.move(space, old, space, _url_path(rel))
+            raise
+        with contextlib.suppress(Exception):
+            client.remove(space, file_path=_url_path(old))
 
     def mkdir(self, path: str) -> None:
         space, rel = self._split(path)

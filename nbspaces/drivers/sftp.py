@@ -23,8 +23,8 @@ from collections.abc import Coroutine, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .base import LABEL, Capabilities, Driver, DriverError, Entry, Field, Network, Problem, RcloneRemote
-from .fsspec_driver import _UPLOAD, READ_BLOCK, READ_PIECE, aside
+from .base import LABEL, Capabilities, Driver, DriverError, Entry, Field, Network, Problem, RcloneRemote, aside
+from .fsspec_driver import READ_BLOCK, READ_PIECE
 
 if TYPE_CHECKING:
     import asyncssh
@@ -393,19 +393,6 @@ class SFTPDriver(Driver):
             await one(sftp, self._full(src), self._full(dst))
 
         self._call(src, work, timeout=24 * 3600)
-
-    def clean_uploads(self, folder: str, name: str | None = None, older_than: float = 0) -> None:
-        now = datetime.now(UTC)
-        with contextlib.suppress(DriverError):
-            for entry in self.list(folder):
-                match = _UPLOAD.fullmatch(entry.name)
-                if match is None or entry.is_dir or (name is not None and match["name"] != name):
-                    continue
-                if older_than and (entry.modified is None or (now - entry.modified).total_seconds() < older_than):
-                    continue
-                left = posixpath.join(folder, entry.name)
-                with contextlib.suppress(DriverError):
-                    self._call(left, lambda sftp, p=left: sftp.remove(self._full(p)))
 
     def rclone_remote(self) -> RcloneRemote | None:
         pattern = self.host if self.port == 22 else f"[{self.host}]:{self.port}"

@@ -18,8 +18,8 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from .base import LABEL, Capabilities, Driver, DriverError, Entry, Field, Network, Problem, RcloneRemote, Usage
-from .fsspec_driver import _UPLOAD, READ_PIECE, aside
+from .base import LABEL, Capabilities, Driver, DriverError, Entry, Field, Network, Problem, RcloneRemote, Usage, aside
+from .fsspec_driver import READ_PIECE
 
 # NTSTATUS codes: LOGON_FAILURE, ACCOUNT_RESTRICTION, PASSWORD_EXPIRED, ACCOUNT_DISABLED, ACCOUNT_LOCKED_OUT.
 _LOGON_REFUSED = frozenset({0xC000006D, 0xC000006E, 0xC0000071, 0xC0000072, 0xC0000234})
@@ -251,20 +251,6 @@ class SMBDriver(Driver):
         self.mkdir(dst)
         for entry in self.list(src):
             self.copy(posixpath.join(src, entry.name), posixpath.join(dst, entry.name))
-
-    def clean_uploads(self, folder: str, name: str | None = None, older_than: float = 0) -> None:
-        import smbclient
-
-        now = datetime.now(UTC)
-        with contextlib.suppress(DriverError):
-            for entry in self.list(folder):
-                match = _UPLOAD.fullmatch(entry.name)
-                if match is None or entry.is_dir or (name is not None and match["name"] != name):
-                    continue
-                if older_than and (entry.modified is None or (now - entry.modified).total_seconds() < older_than):
-                    continue
-                with contextlib.suppress(Exception):
-                    smbclient.remove(self._unc(posixpath.join(folder, entry.name)), **self._kw)
 
     def usage(self) -> Usage:
         import smbclient

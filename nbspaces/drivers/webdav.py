@@ -24,7 +24,7 @@ import secrets
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
@@ -42,6 +42,7 @@ from .base import (
     Problem,
     RcloneRemote,
     Usage,
+    aside,
     http_session,
     unreachable,
     window,
@@ -59,7 +60,6 @@ MAX_CHUNK = 5 * 1024 * MIB
 # the login) or [prefix]/remote.php/dav/files/<user>[/folder].
 _NEXTCLOUD_ROOT = re.compile(r"(?P<prefix>.*?)/remote\.php/(?:webdav|dav/files/(?P<user>[^/]+))(?P<folder>/.*)?")
 # The hidden name a streamed write uses until every byte arrived (see _write_streamed).
-_UPLOAD = re.compile(r"\.(?P<name>.+)\.[0-9a-f]{8}\.nbspaces-upload")
 # Servers that parse a MOVE or COPY's Destination as a URL after unquoting it (WsgiDAV,
 # mar10/wsgidav#139): a '?' starts a query and a ';' in the last name starts parameters, so
 # 'a?b' or 'a;b' would arrive as 'a'.
@@ -386,7 +386,7 @@ class WebDAVDriver(Driver):
     def _write_streamed(self, path: str, chunks: Iterable[bytes], size: int | None) -> None:
         self._check_destination(path)  # the file gets its name by a MOVE
         folder, name = posixpath.split(path)
-        temp = posixpath.join(folder, f".{name}.{secrets.token_hex(4)}.nbspaces-upload")
+        temp = aside(folder, name)
         # A known size goes as Content-Length; an unknown one as chunked transfer encoding.
         body = _SizedBody(chunks, size) if size is not None else _Body(chunks)
         try:
@@ -419,17 +419,6 @@ class WebDAVDriver(Driver):
 
         delete()
         threading.Thread(target=again, name="nbspaces-discard", daemon=True).start()
-
-    def clean_uploads(self, folder: str, name: str | None = None, older_than: float = 0) -> None:
-        now = datetime.now(UTC)
-        for entry in self.list(folder):
-            match = _UPLOAD.fullmatch(entry.name)
-            if match is None or entry.is_dir or (name is not None and match["name"] != name):
-                continue
-            if older_than and (entry.modified is None or (now - entry.modified).total_seconds() < older_than):
-                continue
-            with contextlib.suppress(DriverError):
-                self._request("DELETE", posixpath.join(folder, entry.name), ok=(404,)).close()
 
     def mkdir(self, path: str) -> None:
         # RFC 4918 answers 405 for an existing name, but rclone's server answers 201: ask first.
