@@ -1,8 +1,8 @@
 """``nbspaces``: the spaces of this server from a terminal, through the server's own REST API.
 
     nbspaces list               every space, its status and usage
-    nbspaces login b2drop       ask for the credentials (the secret with a hidden prompt)
-    nbspaces mount b2drop       connect again; also: umount, retry, logout
+    nbspaces login b2drop       ask for the credentials (secrets with a hidden prompt, a key from its file)
+    nbspaces mount B2DROP       connect again, by name or label; also: umount, retry, logout
 
 It runs in a terminal or kernel of a server spawned by nbspaces, and uses that server's
 address and token from the environment, so it sees the same registry as the Data panel.
@@ -23,7 +23,9 @@ from .sizes import format_size
 
 
 class CLIError(Exception):
-    pass
+    def __init__(self, message: str, offer: dict[str, str] | None = None):
+        super().__init__(message)
+        self.offer = offer  # what the server offers to trust (an SFTP host key)
 
 
 def _call(method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -38,10 +40,10 @@ def _call(method: str, path: str, body: dict[str, Any] | None = None) -> dict[st
             return json.loads(r.read() or b"{}")  # type: ignore[no-any-return]
     except urllib.error.HTTPError as e:
         try:
-            message = json.loads(e.read()).get("message") or e.reason
+            answer = json.loads(e.read())
         except ValueError:
-            message = e.reason
-        raise CLIError(str(message)) from None
+            answer = {}
+        raise CLIError(str(answer.get("message") or e.reason), answer.get("offer")) from None
     except OSError as e:
         raise CLIError(f"your server cannot be reached: {e}") from None
 
@@ -66,24 +68,69 @@ def cmd_list(_: argparse.Namespace) -> None:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + "  " + r[5])
 
 
+def _space(name_or_label: str) -> dict[str, Any]:
+    """A remote space by its name or by its label (what the Data panel shows)."""
+    spaces = [s for s in _call("GET", "spaces")["spaces"] if s["kind"] not in ("home", "shared")]
+    for match in (lambda s: s["name"] == name_or_label, lambda s: s["settings"].get("label") == name_or_label):
+        found = [s for s in spaces if match(s)]
+        if len(found) == 1:
+            return found[0]
+        if len(found) > 1:
+            raise CLIError(f"{len(found)} spaces are labelled {name_or_label!r}: use a name from `nbspaces list`")
+    raise CLIError(f"there is no space named or labelled {name_or_label!r}; `nbspaces list` shows them")
+
+
+def _ask(field: dict[str, Any], space: str) -> str:
+    """One credential, asked as its type says: secrets hidden, a multi-line secret read from a file."""
+    optional = "" if field["required"] else " (Enter to skip)"
+    if field.get("help"):
+        print(f"  {field['label']}: {field['help']}")
+    if field["type"] == "secret":
+        path = input(f"{field['label']} for {space}: the file that holds it{optional}: ").strip()
+        if not path:
+            return ""
+        try:
+            with open(os.path.expanduser(path), encoding="utf-8") as f:
+                return f.read()
+        except OSError as e:
+            raise CLIError(f"{path} cannot be read: {e.strerror}") from None
+    prompt = f"{field['label']} for {space}{optional}: "
+    return getpass.getpass(prompt) if field["secret"] else input(prompt)
+
+
+def _trusted(error: CLIError, name: str) -> bool:
+    """A server not trusted yet: show what to check, ask, and trust it if the user says so."""
+    if error.offer is None:
+        return False
+    print(error)
+    if input("Trust this server? [y/N] ").strip().lower() not in ("y", "yes"):
+        raise CLIError("nothing was changed") from None
+    _call("POST", f"spaces/{name}/accept", error.offer)
+    return True
+
+
 def cmd_login(args: argparse.Namespace) -> None:
-    space = _call("GET", f"spaces/{args.name}")
+    space = _space(args.name)
+    name = space["name"]
     if not space["credential_fields"]:
-        raise CLIError(f"{space['name']} needs nothing from you: it uses your login, or no credentials")
-    values = {}
-    for field in space["credential_fields"]:
-        prompt = f"{field['label']} for {space['name']}: "
-        values[field["name"]] = getpass.getpass(prompt) if field["secret"] else input(prompt)
-    result = _call("PUT", f"spaces/{args.name}/credentials", values)
+        raise CLIError(f"{name} needs nothing from you: it uses your login, or no credentials")
+    values = {f["name"]: _ask(f, name) for f in space["credential_fields"]}
+    try:
+        result = _call("PUT", f"spaces/{name}/credentials", values)
+    except CLIError as e:
+        if not _trusted(e, name):
+            raise
+        result = _call("PUT", f"spaces/{name}/credentials", values)
     print(f"{result['name']}: {result['status']}")
 
 
 def _action(action: str) -> Any:
     def run(args: argparse.Namespace) -> None:
+        name = _space(args.name)["name"]
         if action == "logout":
-            result = _call("DELETE", f"spaces/{args.name}/credentials")
+            result = _call("DELETE", f"spaces/{name}/credentials")
         else:
-            result = _call("POST", f"spaces/{args.name}/{action}")
+            result = _call("POST", f"spaces/{name}/{action}")
         print(f"{result['name']}: {result['status']}" + (f" ({result['reason']})" if result.get("reason") else ""))
     return run
 
@@ -100,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         ("retry", "try a failing space again", _action("retry")),
     ):
         p = sub.add_parser(name, help=helptext)
-        p.add_argument("name", help="the space's name, as `nbspaces list` shows it")
+        p.add_argument("name", help="the space's name or label, as `nbspaces list` and the Data panel show them")
         p.set_defaults(run=run)
     args = parser.parse_args(argv)
     try:

@@ -13,6 +13,7 @@ import pytest
 import requests
 from cryptography.fernet import Fernet
 
+from tests.kernel import run_code
 from tests.realhub import Hub, plan_of, start_hub
 from tests.standins.d4science import StorageHubStandIn
 from tests.standins.onedata import OnedataStandIn
@@ -91,6 +92,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
         assert hub.server("bea", "PUT", "nbspaces/api/spaces/files/credentials", json=creds).status_code == 200
         found = {s["name"]: s["status"] for s in plan_of(hub, "bea")["spaces"]}
         assert found["datahub"] == found["workspace"] == found["share"] == found["files"] == "mounted", found
+        hub.ssh_login = (ssh.user, ssh.client_key)  # type: ignore[attr-defined]  (for the terminal test)
         yield hub
     finally:
         if hub is not None:
@@ -372,3 +374,23 @@ def test_models_are_the_homes_for_the_same_file(hub: Hub, root: str) -> None:
         for name in ("a.txt", "b.bin", "n.ipynb"):
             hub.contents("bea", "DELETE", f"{home}/{name}")
         hub.contents("bea", "DELETE", home)
+
+
+def test_the_terminal_command_asks_each_field_as_its_type_says(hub: Hub,
+                                                               tmp_path_factory: pytest.TempPathFactory) -> None:
+    """`nbspaces login` by the space's name: the user name typed, the password skipped (optional),
+    the private key read from the file the user names, the passphrase skipped."""
+    key_file = tmp_path_factory.mktemp("key") / "id_ed25519"
+    login, key = hub.ssh_login  # type: ignore[attr-defined]
+    key_file.write_text(key.read_text())
+    out = run_code(hub, "bea", f"""
+import os, subprocess, sys
+bin = os.path.join(os.path.dirname(sys.executable), "nbspaces")
+print(subprocess.run([bin, "logout", "files"], capture_output=True, text=True).stdout.strip())
+answers = "{login}\\n" + "\\n" + "{key_file}\\n" + "\\n"
+r = subprocess.run([bin, "login", "files"], input=answers, capture_output=True, text=True)
+print(r.returncode, r.stdout.strip().splitlines()[-1])
+""")
+    lines = out.splitlines()
+    assert lines[0] == "files: needs-credentials"
+    assert lines[1] == "0 files: mounted", out

@@ -370,16 +370,16 @@ def test_terminal_command_sees_the_same_registry(site: tuple[Hub, DavServer, Dav
     out = run_code(hub, "ada", """
 import subprocess, sys, os
 bin = os.path.join(os.path.dirname(sys.executable), "nbspaces")
-for args in (["list"], ["umount", "b2drop"], ["list"], ["mount", "b2drop"], ["logout", "nosuch"]):
+for args in (["list"], ["umount", "B2DROP"], ["list"], ["mount", "b2drop"], ["logout", "nosuch"]):
     r = subprocess.run([bin, *args], capture_output=True, text=True)
     print(r.returncode, r.stdout.strip().replace("\\n", " | "), r.stderr.strip())
 """)
     runs = out.splitlines()
     assert runs[0].startswith("0 NAME") and "b2drop" in runs[0] and "mounted" in runs[0]
-    assert runs[1] == "0 b2drop: unmounted (disconnected by you) "
+    assert runs[1] == "0 b2drop: unmounted (disconnected by you) "  # by its label, as the Data panel shows it
     assert "unmounted" in runs[2]
     assert runs[3] == "0 b2drop: mounted "
-    assert runs[4] == "1  nbspaces: There is no space named 'nosuch'"
+    assert runs[4] == "1  nbspaces: there is no space named or labelled 'nosuch'; `nbspaces list` shows them"
 
 
 async def test_a_notebook_is_validated_once_as_it_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
