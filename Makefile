@@ -70,8 +70,8 @@ lock: $(UV)
 lock-images: $(UV)
 	$(UV) pip compile pyproject.toml --extra hub --extra kubernetes --extra postgres --python-version 3.11.11 \
 	  $(IMAGE_FLAGS) -o images/hub/requirements.txt
-	$(UV) pip compile pyproject.toml --extra onedata --extra singleuser --python-version 3.12 \
-	  $(IMAGE_FLAGS) -o images/user/requirements.txt
+	$(UV) pip compile pyproject.toml --extra onedata --extra s3 --extra smb --extra sftp --extra singleuser \
+	  --python-version 3.12 $(IMAGE_FLAGS) -o images/user/requirements.txt
 
 node_modules/.installed: package.json
 	npm ci --no-audit --no-fund --silent

@@ -110,7 +110,7 @@ def test_hub_command_and_services_exist() -> None:
         assert importlib.util.find_spec(module) is not None, module
     # The wheel's extras the image installs exist.
     extras = importlib.metadata.metadata("nbspaces").get_all("Provides-Extra") or []
-    assert {"hub", "kubernetes", "onedata"} <= set(extras)
+    assert {"hub", "kubernetes", "onedata", "s3", "smb", "sftp"} <= set(extras)
 
 
 def test_user_command_and_tools_exist() -> None:
@@ -138,7 +138,8 @@ def test_build_context_sends_only_what_the_image_needs(image: str) -> None:
             assert (ROOT / source).exists(), source
 
 
-@pytest.mark.parametrize(("image", "extras"), [("hub", {"hub", "kubernetes"}), ("user", {"onedata"})])
+@pytest.mark.parametrize(("image", "extras"), [("hub", {"hub", "kubernetes"}),
+                                               ("user", {"onedata", "s3", "smb", "sftp"})])
 def test_every_direct_dependency_is_pinned(image: str, extras: set[str]) -> None:
     """nbspaces' own requirements and those of the extras the image installs: none left to float."""
     pinned = {re.sub(r"[-_.]+", "-", name).lower() for name in pins(image)}
