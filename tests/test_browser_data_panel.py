@@ -367,9 +367,22 @@ def test_keyboard_palette_add_and_remove(site: tuple[Hub, DavServer, Path], page
     dialog = page.locator(".nbs-Dialog")
     expect(dialog.locator(".jp-Dialog-header")).to_have_text("Add a space")
     expect(dialog.locator('input[name="name"]')).to_be_focused()
-    # Exactly what WebDAV needs, from the server's fields: address and label, then the credentials.
+    # Exactly the fields the server declares for WebDAV, each drawn from its type: the address
+    # (required, marked as the credentials it needs are), the label, the TLS check (a checkbox left
+    # to the server's default until chosen), the chunk size (a number in its range), the credentials.
     names = dialog.locator("input").evaluate_all("inputs => inputs.map(i => i.name)")
-    assert names == ["name", "setting:url", "setting:label", "credential:username", "credential:password"]
+    assert names == ["name", "setting:url", "setting:label", "setting:verify_tls", "setting:chunk_mib",
+                     "credential:username", "credential:password"]
+    expect(dialog.locator('input[name="setting:url"]')).to_have_attribute("type", "url")
+    expect(dialog.locator('label[for]:has(.nbs-Form-required)')).to_have_text(
+        ["Name *", "Address (URL) *", "User name *", "Password *"])
+    tls = dialog.locator('input[name="setting:verify_tls"]')
+    expect(tls).to_have_attribute("type", "checkbox")
+    assert tls.evaluate("i => i.indeterminate")
+    chunk = dialog.locator('input[name="setting:chunk_mib"]')
+    expect(chunk).to_have_attribute("type", "number")
+    expect(chunk).to_have_attribute("min", "5")
+    expect(dialog.locator('input[name="credential:password"]')).to_have_attribute("type", "password")
 
     # Nothing is said before the user typed: an empty form is not an error yet. Trying to send it is.
     message = dialog.locator(".nbs-Form-message")
@@ -392,8 +405,13 @@ def test_keyboard_palette_add_and_remove(site: tuple[Hub, DavServer, Path], page
     down = f"http://127.0.0.1:{free_port()}/dav"
     dialog.locator('input[name="setting:url"]').fill(down)
     expect(message).to_be_hidden()
+    # A number out of the range the server declares is named too.
+    chunk.fill("2")
+    expect(message).to_have_text("Upload chunk size (MiB): give a number from 5 to 1024.")
+    chunk.fill("")
+    expect(message).to_be_hidden()
     dialog.locator('input[name="credential:username"]').fill(dav.user)
-    expect(message).to_have_text("Give all the credentials, or none (then give them later).")
+    expect(message).to_have_text("Give the required credentials too, or none (then give them later).")
     dialog.locator('input[name="credential:password"]').fill(dav.password)
     page.keyboard.press("Enter")
     expect(message).to_contain_text("mydav cannot be reached at http://127.0.0.1:")

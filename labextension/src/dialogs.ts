@@ -1,6 +1,9 @@
 /**
  * Dialogs that stay open until the server accepts what they send: the credentials dialog and
- * the "Add a space" form. A refusal is shown inside the dialog, in the server's words.
+ * the "Add a space" form. Every field is drawn from what the server declares (its type, help and
+ * link), so no kind of space is named here. A refusal is shown inside the dialog, in the server's
+ * words; a server not trusted yet (an SSH host key seen for the first time) is shown for the
+ * user to trust or not, in the same dialog.
  */
 
 import { Dialog } from '@jupyterlab/apputils';
@@ -8,99 +11,165 @@ import { TranslationBundle } from '@jupyterlab/translation';
 import { Widget } from '@lumino/widgets';
 
 import {
-  askedSettings,
+  ApiError,
+  controlFor,
+  fieldLink,
+  FieldProblem,
+  IField,
   IKindForm,
   INewSpace,
   ISpace,
+  missingCredentials,
   NameProblem,
   newSpace,
-  SettingProblem,
   spaceLabel,
+  validateField,
   validateName,
-  validateSetting
+  withOffer
 } from './model';
 
+/** An input, text area or select of a form. */
+type Control = HTMLInputElement | HTMLTextAreaElement | HTMLSelectElement;
+
 /**
- * A form body: its inputs, and a line for the first problem or the server's message. An empty
+ * A form body: its controls, and a line for the first problem or the server's message. An empty
  * required field is told only once the user typed in it or tried to send the form, as forms do.
  */
 class FormBody extends Widget {
-  constructor() {
+  constructor(private _trans: TranslationBundle) {
     super({ node: document.createElement('form') });
     this.addClass('nbs-Form');
     this.node.setAttribute('novalidate', '');
     // The dialog handles Enter; a native submit would reload the page.
     this.node.addEventListener('submit', e => e.preventDefault());
     // The dialog checks the inputs before this (it listens while capturing): tell what it found.
-    this.node.addEventListener('input', e => {
+    const changed = (e: Event) => {
       this._touched.add(e.target as HTMLElement);
       this.validate?.();
       this.showProblem();
-    });
+    };
+    this.node.addEventListener('input', changed);
+    this.node.addEventListener('change', changed);
     this.message = document.createElement('p');
     this.message.className = 'nbs-Form-message';
     this.message.setAttribute('role', 'alert');
     this.message.hidden = true;
+    this.trustNode = document.createElement('div');
+    this.trustNode.className = 'nbs-Form-trust';
+    this.trustNode.hidden = true;
   }
 
+  /**
+   * A row for one field, drawn from its type (`controlFor`): its label (marked when required),
+   * its control, its help and the link to where the value is found. `name` is the form value's key.
+   */
   addField(
-    label: string,
+    field: IField,
     name: string,
-    options: {
-      type?: string;
-      secret?: boolean;
-      placeholder?: string;
-      value?: string;
-      hint?: string;
-      parent?: HTMLElement;
-    } = {}
-  ): HTMLInputElement {
+    options: { placeholder?: string; parent?: HTMLElement } = {}
+  ): Control {
+    const trans = this._trans;
     const id = `nbs-field-${FormBody._ids++}`;
+    const spec = controlFor(field);
     const row = document.createElement('div');
     row.className = 'nbs-Form-row';
     const labelNode = document.createElement('label');
     labelNode.htmlFor = id;
-    labelNode.textContent = label;
-    const input = document.createElement('input');
-    input.id = id;
-    input.name = name;
-    input.className = 'jp-mod-styled nbs-Form-input';
-    input.type = options.secret ? 'password' : (options.type ?? 'text');
-    input.required = true;
-    input.spellcheck = false;
-    input.autocomplete = options.secret ? 'new-password' : 'off';
-    if (options.placeholder) {
-      input.placeholder = options.placeholder;
+    labelNode.textContent = field.label;
+    if (field.required) {
+      const mark = document.createElement('span');
+      mark.className = 'nbs-Form-required';
+      mark.textContent = '*';
+      mark.title = trans.__('Required');
+      mark.setAttribute('aria-hidden', 'true');
+      labelNode.append(' ', mark);
     }
-    if (options.value) {
-      input.value = options.value;
+    let control: Control;
+    if (spec.tag === 'select') {
+      const select = document.createElement('select');
+      for (const value of spec.options ?? []) {
+        select.appendChild(
+          new Option(value || trans.__('(the default)'), value)
+        );
+      }
+      control = select;
+    } else if (spec.tag === 'textarea') {
+      const area = document.createElement('textarea');
+      area.rows = 4;
+      area.classList.add('nbs-Form-secret');
+      area.autocapitalize = 'off';
+      area.wrap = 'off';
+      control = area;
+    } else {
+      const input = document.createElement('input');
+      input.type = spec.type ?? 'text';
+      if (spec.min !== undefined) {
+        input.min = String(spec.min);
+      }
+      if (spec.max !== undefined) {
+        input.max = String(spec.max);
+      }
+      if (input.type === 'checkbox') {
+        // Unset until the user chooses: the server's default applies (it is not sent).
+        input.indeterminate = true;
+        input.title = trans.__("The server's default until you choose");
+      }
+      control = input;
     }
-    row.append(labelNode, input);
-    if (options.hint !== undefined) {
+    control.id = id;
+    control.name = name;
+    control.classList.add('jp-mod-styled', 'nbs-Form-input');
+    control.required = field.required;
+    control.autocomplete = spec.autocomplete;
+    if (field.secret) {
+      control.dataset.secret = 'true';
+    }
+    if (!(control instanceof HTMLSelectElement)) {
+      control.spellcheck = false;
+      if (options.placeholder) {
+        control.placeholder = options.placeholder;
+      }
+    }
+    if (control instanceof HTMLInputElement && control.type === 'checkbox') {
+      row.classList.add('nbs-mod-checkbox');
+      row.append(control, labelNode);
+    } else {
+      row.append(labelNode, control);
+    }
+    const link = fieldLink(field);
+    if (field.help || link) {
       const hint = document.createElement('div');
       hint.className = 'nbs-Form-hint';
       hint.id = `${id}-hint`;
-      hint.textContent = options.hint;
-      input.setAttribute('aria-describedby', hint.id);
+      hint.textContent = field.help;
+      if (link) {
+        const a = document.createElement('a');
+        a.href = link;
+        a.target = '_blank';
+        a.rel = 'noopener noreferrer';
+        a.textContent = trans.__('Where do I get this?');
+        hint.append(field.help ? ' ' : '', a);
+      }
+      control.setAttribute('aria-describedby', hint.id);
       row.appendChild(hint);
     }
     (options.parent ?? this.node).appendChild(row);
-    this.inputs.push(input);
-    return input;
+    this.controls.push(control);
+    return control;
   }
 
-  /** Drops the inputs under `parent` (the fields of another kind). */
+  /** Drops the controls under `parent` (the fields of another kind). */
   clearFields(parent: HTMLElement): void {
-    for (const input of [...this.inputs]) {
-      if (parent.contains(input)) {
-        this.inputs.splice(this.inputs.indexOf(input), 1);
+    for (const control of [...this.controls]) {
+      if (parent.contains(control)) {
+        this.controls.splice(this.controls.indexOf(control), 1);
       }
     }
     parent.replaceChildren();
   }
 
   finish(): void {
-    this.node.appendChild(this.message);
+    this.node.append(this.message, this.trustNode);
   }
 
   showError(text: string): void {
@@ -114,7 +183,7 @@ class FormBody extends Widget {
    * that a field they did not reach yet is empty.
    */
   showProblem(): void {
-    const shown = this.inputs.find(
+    const shown = this.controls.find(
       i =>
         !i.validity.valid &&
         (this._tried || this._touched.has(i) || !i.validity.valueMissing)
@@ -129,37 +198,89 @@ class FormBody extends Widget {
   }
 
   setBusy(busy: boolean): void {
-    for (const input of this.inputs) {
-      input.disabled = busy;
+    for (const control of this.controls) {
+      control.disabled = busy;
     }
     this.node.classList.toggle('nbs-mod-busy', busy);
   }
 
+  /** The form's values by name: text as typed, "true"/"false" for a checkbox, '' for one left unset. */
   values(): Record<string, string> {
     const values: Record<string, string> = {};
-    for (const input of this.inputs) {
-      values[input.name] = input.value;
+    for (const control of this.controls) {
+      values[control.name] =
+        control instanceof HTMLInputElement && control.type === 'checkbox'
+          ? control.indeterminate
+            ? ''
+            : String(control.checked)
+          : control.value;
     }
     return values;
   }
 
-  /** Sets the inputs' validity; the dialog calls it on every input, before it checks them. */
+  /** Secrets are typed again, never kept in the form after a refusal. */
+  clearSecrets(): void {
+    for (const control of this.controls) {
+      if (control.dataset.secret) {
+        control.value = '';
+      }
+    }
+  }
+
+  /**
+   * Shows the server's question instead of the fields (`message`: what to check, e.g. a host
+   * key's fingerprint), or the fields again (null).
+   */
+  showTrust(message: string | null): void {
+    this.node.classList.toggle('nbs-mod-trust', message !== null);
+    this.trustNode.hidden = message === null;
+    if (message === null) {
+      this.trustNode.replaceChildren();
+      return;
+    }
+    const text = document.createElement('p');
+    text.className = 'nbs-Form-trustMessage';
+    text.textContent = message;
+    const hint = document.createElement('p');
+    hint.className = 'nbs-Form-hint';
+    hint.textContent = this._trans.__(
+      'Trust this server only if the fingerprint is the one its admins publish. Nothing is changed if you cancel.'
+    );
+    this.trustNode.replaceChildren(text, hint);
+  }
+
+  /** Sets the controls' validity; the dialog calls it on every input, before it checks them. */
   validate: (() => void) | null = null;
-  readonly inputs: HTMLInputElement[] = [];
+  readonly controls: Control[] = [];
   readonly message: HTMLParagraphElement;
+  readonly trustNode: HTMLDivElement;
   private _touched = new Set<EventTarget>();
   private _tried = false;
   private static _ids = 0;
 }
 
 /**
- * A dialog whose accept button runs `submit` first: it closes only when `submit` resolves;
- * when it throws, the error is shown in the body and the dialog stays open.
+ * Sends the form's values; when the server is not trusted yet (an `ApiError` with an `offer`),
+ * `trust` is what to do once the user trusts it: accept the offer, then send again.
+ */
+interface ISubmit {
+  send(values: Record<string, string>): Promise<unknown>;
+  trust(
+    offer: Record<string, string>,
+    values: Record<string, string>
+  ): Promise<unknown>;
+}
+
+/**
+ * A dialog whose accept button runs `submit` first: it closes only when the server accepted;
+ * when it refuses, the error is shown in the body and the dialog stays open. A server not trusted
+ * yet turns the dialog into the question: the server's message, "Trust this server" and "Cancel".
  */
 class SubmitDialog extends Dialog<Record<string, string>> {
   constructor(
     private _form: FormBody,
-    private _submit: (values: Record<string, string>) => Promise<void>,
+    private _submit: ISubmit,
+    private _trans: TranslationBundle,
     options: Partial<Dialog.IOptions<Record<string, string>>>
   ) {
     super({ ...options, body: _form, focusNodeSelector: 'input' });
@@ -182,72 +303,111 @@ class SubmitDialog extends Dialog<Record<string, string>> {
     if (this._busy) {
       return;
     }
-    if (this.node.querySelector(':invalid')) {
+    const offered = this._offered;
+    if (!offered && this.node.querySelector(':invalid')) {
       this._form.tried();
-      this.node.querySelector<HTMLInputElement>('input:invalid')?.focus();
+      this.node.querySelector<HTMLElement>('.nbs-Form-input:invalid')?.focus();
       return;
     }
+    const values = offered ? offered.values : this._form.values();
+    this._run(
+      values,
+      offered
+        ? this._submit.trust(offered.offer, values)
+        : this._submit.send(values)
+    );
+  }
+
+  private _run(values: Record<string, string>, sent: Promise<unknown>): void {
     this._busy = true;
-    const values = this._form.values();
     this._form.setBusy(true);
     this._form.showError('');
-    const buttons = this.node.querySelectorAll<HTMLButtonElement>(
-      '.jp-Dialog-footer button'
-    );
+    const buttons = this._footerButtons();
     buttons.forEach(b => (b.disabled = true));
-    this._submit(values).then(
+    sent.then(
       () => {
         this._accepted = true;
         this._checkValidation();
-        super.resolve(i);
+        super.resolve(this._acceptIndex);
       },
       (error: unknown) => {
         this._busy = false;
         this._form.setBusy(false);
         buttons.forEach(b => (b.disabled = false));
+        if (error instanceof ApiError && error.offer) {
+          this._ask(error.message, error.offer, values);
+          return;
+        }
+        this._ask(null);
         this._form.showError(
           error instanceof Error ? error.message : String(error)
         );
-        // Secrets are typed again, never kept in the form after a refusal.
-        for (const input of this._form.inputs) {
-          if (input.type === 'password') {
-            input.value = '';
-          }
-        }
+        this._form.clearSecrets();
         (
-          this._form.inputs.find(x => x.type === 'password') ??
-          this._form.inputs[0]
+          this._form.controls.find(x => x.dataset.secret) ??
+          this._form.controls[0]
         )?.focus();
       }
+    );
+  }
+
+  /**
+   * Asks whether to trust the server (its `message` says what to check), or goes back to the
+   * fields (null). The values wait in memory for the answer, never in the page.
+   */
+  private _ask(
+    message: string | null,
+    offer?: Record<string, string>,
+    values?: Record<string, string>
+  ): void {
+    this._offered =
+      message !== null && offer && values ? { offer, values } : null;
+    this._form.showTrust(message);
+    const accept = this._footerButtons()[this._acceptIndex];
+    const label = accept?.querySelector('.jp-Dialog-buttonLabel');
+    if (label) {
+      this._label ??= label.textContent ?? '';
+      label.textContent =
+        message === null ? this._label : this._trans.__('Trust this server');
+    }
+    if (message !== null) {
+      // Cancel has the focus: a reflex Enter trusts nothing.
+      this._footerButtons()
+        .find((_, j) => j !== this._acceptIndex)
+        ?.focus();
+    }
+  }
+
+  private _footerButtons(): HTMLButtonElement[] {
+    return Array.from(
+      this.node.querySelectorAll<HTMLButtonElement>('.jp-Dialog-footer button')
     );
   }
 
   private _acceptIndex: number;
   private _busy = false;
   private _accepted = false;
-}
-
-/** A link to where a service makes app passwords, when we know one. */
-function appPasswordLink(space: ISpace): string | null {
-  const url = String(space.settings?.url ?? '');
-  const label = spaceLabel(space);
-  if (/b2drop/i.test(url) || /b2drop/i.test(label)) {
-    return 'https://b2drop.eudat.eu/settings/user/security';
-  }
-  return null;
+  private _offered: {
+    offer: Record<string, string>;
+    values: Record<string, string>;
+  } | null = null;
+  private _label: string | null = null;
 }
 
 /**
- * Asks for exactly the space's credential fields and sends them; stays open with the server's
- * message when they are refused. Secret fields are password inputs and never pre-filled.
- * Resolves true when the credentials were accepted.
+ * Asks for exactly the space's credential fields, as the server declares them (a service's
+ * app password with the link to where one is made), and sends them; stays open with the
+ * server's message when they are refused. Secrets are never pre-filled. A server not trusted
+ * yet is shown to be trusted (`accept`), then the credentials are sent again. Resolves true
+ * when the credentials were accepted.
  */
 export async function credentialsDialog(
   space: ISpace,
   trans: TranslationBundle,
-  send: (values: Record<string, string>) => Promise<unknown>
+  send: (values: Record<string, string>) => Promise<unknown>,
+  accept: (offer: Record<string, string>) => Promise<unknown>
 ): Promise<boolean> {
-  const form = new FormBody();
+  const form = new FormBody(trans);
   const label = spaceLabel(space);
   const intro = document.createElement('p');
   intro.className = 'nbs-Form-intro';
@@ -271,30 +431,20 @@ export async function credentialsDialog(
     reason.textContent = space.reason;
     form.node.appendChild(reason);
   }
-  const link = appPasswordLink(space);
   for (const field of space.credential_fields) {
-    const fieldLabel = /b2drop/i.test(label)
-      ? appLabel(field.name, field.label, trans)
-      : field.label;
-    form.addField(fieldLabel, field.name, { secret: field.secret });
-  }
-  if (link) {
-    const p = document.createElement('p');
-    p.className = 'nbs-Form-hint';
-    const a = document.createElement('a');
-    a.href = link;
-    a.target = '_blank';
-    a.rel = 'noopener noreferrer';
-    a.textContent = trans.__(
-      'Create an app password in B2DROP (Settings, Security)'
-    );
-    p.appendChild(a);
-    form.node.appendChild(p);
+    form.addField(field, field.name);
   }
   form.finish();
   const dialog = new SubmitDialog(
     form,
-    async values => void (await send(values)),
+    {
+      send,
+      trust: async (offer, values) => {
+        await accept(offer);
+        await send(values);
+      }
+    },
+    trans,
     {
       title: trans.__('Connect %1', label),
       buttons: [
@@ -306,20 +456,6 @@ export async function credentialsDialog(
   const result = await dialog.launch();
   dialog.dispose();
   return result.button.accept;
-}
-
-function appLabel(
-  name: string,
-  label: string,
-  trans: TranslationBundle
-): string {
-  if (name === 'username') {
-    return trans.__('App user name');
-  }
-  if (name === 'password') {
-    return trans.__('App password');
-  }
-  return label;
 }
 
 /** What the form says about a name the server would refuse. */
@@ -338,21 +474,43 @@ function nameMessage(problem: NameProblem, trans: TranslationBundle): string {
   }
 }
 
-/** What the form says about a setting the server would refuse. */
-function settingMessage(
-  problem: SettingProblem,
-  label: string,
+/** What the form says about a value of a field the server would refuse. */
+function fieldMessage(
+  problem: FieldProblem,
+  field: IField,
   trans: TranslationBundle
 ): string {
   switch (problem) {
     case 'empty':
-      return trans.__('Please give the %1.', label);
+      return trans.__('Please give the %1.', field.label);
     case 'credentials':
       return trans.__(
         'Leave the user name and password out of the address; give them below.'
       );
     case 'invalid':
       return trans.__('Give an http:// or https:// address.');
+    case 'integer':
+      return trans.__('%1: give a whole number.', field.label);
+    case 'range': {
+      const { minimum, maximum } = field;
+      if (typeof minimum === 'number' && typeof maximum === 'number') {
+        return trans.__(
+          '%1: give a number from %2 to %3.',
+          field.label,
+          minimum,
+          maximum
+        );
+      }
+      return typeof minimum === 'number'
+        ? trans.__('%1: give at least %2.', field.label, minimum)
+        : trans.__('%1: give at most %2.', field.label, maximum ?? '');
+    }
+    case 'choice':
+      return trans.__(
+        '%1: choose one of %2.',
+        field.label,
+        (field.choices ?? []).join(', ')
+      );
   }
 }
 
@@ -381,45 +539,30 @@ function addKindChoice(
   form.node.appendChild(row);
 }
 
-/** The fields of one kind under `parent`: its asked settings, then its credentials (optional). */
+/**
+ * The fields of one kind under `parent`: its settings, then its credentials. Credentials are not
+ * required here (without them the space waits for them); `checkAddForm` asks for the required
+ * ones once one is given.
+ */
 function addKindFields(
   form: FormBody,
   parent: HTMLElement,
-  spec: IKindForm,
-  trans: TranslationBundle
+  spec: IKindForm
 ): void {
   form.clearFields(parent);
-  for (const f of askedSettings(spec)) {
-    const input = form.addField(f.label, `setting:${f.name}`, {
-      type: f.type === 'url' ? 'url' : 'text',
-      placeholder:
-        f.type === 'url'
-          ? trans.__('https://dav.example.org/remote.php/webdav')
-          : '',
-      parent,
-      hint:
-        f.name === 'label'
-          ? trans.__(
-              'Optional: the name shown in the panel and in messages; the space name when empty.'
-            )
-          : undefined
-    });
-    input.required = f.required;
-    input.dataset.setting = f.name;
+  for (const f of spec.setting_fields) {
+    form.addField(f, `setting:${f.name}`, { parent }).dataset.setting = f.name;
   }
   for (const c of spec.credential_fields) {
-    const input = form.addField(c.label, `credential:${c.name}`, {
-      secret: c.secret,
-      parent
-    });
-    input.required = false;
-    input.dataset.credential = c.name;
+    const control = form.addField(c, `credential:${c.name}`, { parent });
+    control.required = false;
+    control.dataset.credential = c.name;
   }
 }
 
 /**
- * Sets each input's validity as the server would judge it: the name, the settings, and the
- * credentials (all or none).
+ * Sets each control's validity as the server would judge it: the name, the settings, and the
+ * credentials (the required ones, or none).
  */
 function checkAddForm(
   name: HTMLInputElement,
@@ -430,35 +573,38 @@ function checkAddForm(
 ): void {
   const n = validateName(name.value, existing);
   name.setCustomValidity(name.value && n ? nameMessage(n, trans) : '');
-  const settings = fields.querySelectorAll<HTMLInputElement>(
-    'input[data-setting]'
+  const controls = Array.from(
+    fields.querySelectorAll<Control>('.nbs-Form-input')
   );
-  for (const input of Array.from(settings)) {
-    const f = spec.setting_fields.find(x => x.name === input.dataset.setting);
-    const problem = f ? validateSetting(f, input.value) : undefined;
-    input.setCustomValidity(
-      f && input.value && problem ? settingMessage(problem, f.label, trans) : ''
+  for (const control of controls.filter(c => c.dataset.setting)) {
+    const f = spec.setting_fields.find(x => x.name === control.dataset.setting);
+    const problem = f ? validateField(f, control.value) : undefined;
+    control.setCustomValidity(
+      f && control.value && problem ? fieldMessage(problem, f, trans) : ''
     );
   }
-  const creds = Array.from(
-    fields.querySelectorAll<HTMLInputElement>('input[data-credential]')
+  const creds = controls.filter(c => c.dataset.credential);
+  const missing = missingCredentials(
+    spec.credential_fields,
+    Object.fromEntries(creds.map(c => [c.dataset.credential, c.value]))
   );
-  const given = creds.filter(i => i.value).length;
-  const partial = given > 0 && given < creds.length;
-  for (const input of creds) {
-    input.setCustomValidity(
-      partial && !input.value
-        ? trans.__('Give all the credentials, or none (then give them later).')
+  for (const control of creds) {
+    control.setCustomValidity(
+      missing.includes(control.dataset.credential ?? '')
+        ? trans.__(
+            'Give the required credentials too, or none (then give them later).'
+          )
         : ''
     );
   }
 }
 
 /**
- * The "Add a space" form for `kinds` (the model's `addableKinds`; not empty): a name, then the
- * settings it asks for (`askedSettings`) and the credentials the server lists for the chosen kind.
- * Credentials are optional: without them the space waits for them. Resolves true when the server
- * added the space.
+ * The "Add a space" form for `kinds` (the model's `addableKinds`, in the order of `user_kinds`;
+ * not empty): the kind (the first by default), a name, then the settings and credentials the
+ * server declares for it. Credentials are optional: without them the space waits for them. A
+ * server not trusted yet is shown to be trusted; the space is then sent again with what it
+ * offered in its settings. Resolves true when the server added the space.
  */
 export async function addSpaceDialog(
   kinds: Readonly<Record<string, IKindForm>>,
@@ -466,35 +612,49 @@ export async function addSpaceDialog(
   trans: TranslationBundle,
   send: (space: INewSpace) => Promise<unknown>
 ): Promise<boolean> {
-  const form = new FormBody();
+  const form = new FormBody(trans);
   const names = Object.keys(kinds);
-  let kind = names.includes('webdav') ? 'webdav' : names[0];
+  let kind = names[0];
   const fields = document.createElement('div');
   fields.className = 'nbs-Form-fields';
   if (names.length > 1) {
     addKindChoice(form, kinds, kind, trans, chosen => {
       kind = chosen;
-      addKindFields(form, fields, kinds[kind], trans);
+      addKindFields(form, fields, kinds[kind]);
       form.validate?.();
       form.showProblem();
     });
   }
-  const name = form.addField(trans.__('Name'), 'name', {
-    placeholder: trans.__('mydav'),
-    hint: trans.__(
-      'Letters, digits, ".", "_" and "-"; it is also the folder in your home.'
-    )
-  });
+  const name = form.addField(
+    {
+      name: 'name',
+      label: trans.__('Name'),
+      type: 'string',
+      required: true,
+      secret: false,
+      help: trans.__(
+        'Letters, digits, ".", "_" and "-"; it is also the folder in your home.'
+      ),
+      link: ''
+    },
+    'name',
+    { placeholder: trans.__('myspace') }
+  ) as HTMLInputElement;
   form.node.appendChild(fields);
   form.finish();
-  addKindFields(form, fields, kinds[kind], trans);
+  addKindFields(form, fields, kinds[kind]);
   form.validate = () =>
     checkAddForm(name, fields, kinds[kind], existing, trans);
   form.validate();
 
   const dialog = new SubmitDialog(
     form,
-    async values => void (await send(newSpace(kind, kinds[kind], values))),
+    {
+      send: values => send(newSpace(kind, kinds[kind], values)),
+      trust: (offer, values) =>
+        send(withOffer(newSpace(kind, kinds[kind], values), offer))
+    },
+    trans,
     {
       title: trans.__('Add a space'),
       buttons: [

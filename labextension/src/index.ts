@@ -132,8 +132,11 @@ async function connect(
   trans: TranslationBundle
 ): Promise<void> {
   const { credentialsDialog } = await import('./dialogs');
-  await credentialsDialog(space, trans, values =>
-    model.setCredentials(space.name, values)
+  await credentialsDialog(
+    space,
+    trans,
+    values => model.setCredentials(space.name, values),
+    offer => model.accept(space.name, offer)
   );
 }
 

@@ -11,27 +11,40 @@
 export type Status =
   'mounting' | 'mounted' | 'needs-credentials' | 'unmounted' | 'error';
 
-export interface ICredentialField {
-  name: string;
-  label: string;
-  secret: boolean;
-}
+/** The kinds of value a field takes (the server's `Field.type`). */
+export type FieldType =
+  'url' | 'string' | 'password' | 'integer' | 'boolean' | 'select' | 'secret';
 
-/** A setting of a kind of space, as the "Add a space" form asks for it. */
-export interface ISettingField {
+/**
+ * A setting or credential a kind of space declares, as the server sends it: the forms are built
+ * from these, so no kind is named here.
+ */
+export interface IField {
   name: string;
   label: string;
-  type: 'url' | 'string' | 'boolean' | 'integer';
+  type: FieldType;
   required: boolean;
+  /** Hide what the user types; never shown again. */
+  secret: boolean;
+  /** A line under the field: what to give, where to find it; may be empty. */
+  help: string;
+  /** Where to get the value (a service's page for app passwords); may be empty. */
+  link: string;
+  /** The values of a `select`. */
+  choices?: string[];
+  /** The range of an `integer` (null: no bound). */
+  minimum?: number | null;
+  maximum?: number | null;
 }
 
 /** What the dialogs ask for one kind of remote space (the server's `kinds`). */
 export interface IKindForm {
+  /** The kind in words, for users. */
   label: string;
   /** Spaces of this kind use a token of the user's login: there is nothing to ask. */
   login: boolean;
-  credential_fields: ICredentialField[];
-  setting_fields: ISettingField[];
+  credential_fields: IField[];
+  setting_fields: IField[];
 }
 
 export interface ISpace {
@@ -46,7 +59,7 @@ export interface ISpace {
   reason: string;
   posix: boolean;
   posix_reason: string;
-  credential_fields: ICredentialField[];
+  credential_fields: IField[];
   /** Credentials of the user are stored for this space (never the values). */
   has_credentials: boolean;
   used_bytes: number | null;
@@ -89,11 +102,16 @@ export type Requester = (
   init: { method: string; body?: string }
 ) => Promise<IResponseLike>;
 
-/** An answer of the API that is not a success: `message` is the server's, written for the user. */
+/**
+ * An answer of the API that is not a success: `message` is the server's, written for the user.
+ * `offer`: a server not trusted yet (409) offers what to accept (an SSH host key); `message`
+ * shows what to check (its fingerprint).
+ */
 export class ApiError extends Error {
   constructor(
     readonly status: number,
-    message: string
+    message: string,
+    readonly offer: Record<string, string> | null = null
   ) {
     super(message);
     this.name = 'ApiError';
@@ -292,7 +310,8 @@ const RESERVED = new Set([
 ]);
 
 export type NameProblem = 'empty' | 'invalid' | 'reserved' | 'taken';
-export type SettingProblem = 'empty' | 'invalid' | 'credentials';
+export type FieldProblem =
+  'empty' | 'invalid' | 'credentials' | 'integer' | 'range' | 'choice';
 
 /** Checks a new space's name (the server checks it again); undefined when it may be sent. */
 export function validateName(
@@ -315,50 +334,165 @@ export function validateName(
   return undefined;
 }
 
-/** Checks one setting of a new space (a url or string field of the form); undefined when it may be sent. */
-export function validateSetting(
-  field: ISettingField,
+/**
+ * Checks one value of a field as its type asks (the server checks it again); undefined when it
+ * may be sent. `value` is what the form holds: text, or "true"/"false" for a boolean.
+ */
+export function validateField(
+  field: IField,
   value: string
-): SettingProblem | undefined {
-  const v = value.trim();
-  if (!v) {
+): FieldProblem | undefined {
+  const v = field.secret ? value : value.trim();
+  if (!v.trim()) {
     return field.required ? 'empty' : undefined;
   }
-  if (field.type === 'url') {
-    let parsed: URL | null = null;
-    try {
-      parsed = new URL(v);
-    } catch {
-      parsed = null;
+  switch (field.type) {
+    case 'url': {
+      let parsed: URL | null = null;
+      try {
+        parsed = new URL(v);
+      } catch {
+        parsed = null;
+      }
+      if (
+        !parsed ||
+        !['http:', 'https:'].includes(parsed.protocol) ||
+        !parsed.hostname
+      ) {
+        return 'invalid';
+      }
+      return parsed.username || parsed.password ? 'credentials' : undefined;
     }
-    if (
-      !parsed ||
-      !['http:', 'https:'].includes(parsed.protocol) ||
-      !parsed.hostname
-    ) {
-      return 'invalid';
+    case 'integer': {
+      if (!/^[+-]?\d+$/.test(v)) {
+        return 'integer';
+      }
+      const n = Number(v);
+      const { minimum, maximum } = field;
+      const below = minimum !== undefined && minimum !== null && n < minimum;
+      const above = maximum !== undefined && maximum !== null && n > maximum;
+      return below || above ? 'range' : undefined;
     }
-    if (parsed.username || parsed.password) {
-      return 'credentials';
-    }
+    case 'select':
+      return (field.choices ?? []).includes(v) ? undefined : 'choice';
+    default:
+      return undefined;
   }
-  return undefined;
+}
+
+/** How a form asks for a field: which element, of which input type, with which limits. */
+export interface IControl {
+  tag: 'input' | 'textarea' | 'select';
+  /** For `input`. */
+  type?: 'text' | 'url' | 'password' | 'number' | 'checkbox';
+  min?: number;
+  max?: number;
+  /** For `select`: its options' values, '' first when the field may stay unset. */
+  options?: string[];
+  /** What the browser may fill in: never a stored password, never a secret. */
+  autocomplete: 'off' | 'new-password';
 }
 
 /**
- * The settings the "Add a space" form asks for: addresses and names (url and string fields). Tuning
- * settings (TLS checks, chunk sizes: boolean and integer fields) stay with the server's defaults.
+ * The control of a field, from its type: text and addresses are text inputs, a password a
+ * password input, an integer a number input with its range, a boolean a checkbox, a select its
+ * choices, a secret (a private key, several lines) a text area.
  */
-export function askedSettings(spec: IKindForm): ISettingField[] {
-  return spec.setting_fields.filter(
-    f => f.type === 'url' || f.type === 'string'
-  );
+export function controlFor(field: IField): IControl {
+  switch (field.type) {
+    case 'url':
+      return { tag: 'input', type: 'url', autocomplete: 'off' };
+    case 'password':
+      return { tag: 'input', type: 'password', autocomplete: 'new-password' };
+    case 'integer': {
+      const control: IControl = {
+        tag: 'input',
+        type: 'number',
+        autocomplete: 'off'
+      };
+      if (typeof field.minimum === 'number') {
+        control.min = field.minimum;
+      }
+      if (typeof field.maximum === 'number') {
+        control.max = field.maximum;
+      }
+      return control;
+    }
+    case 'boolean':
+      return { tag: 'input', type: 'checkbox', autocomplete: 'off' };
+    case 'select': {
+      const choices = field.choices ?? [];
+      return {
+        tag: 'select',
+        options: field.required ? choices : ['', ...choices],
+        autocomplete: 'off'
+      };
+    }
+    case 'secret':
+      return { tag: 'textarea', autocomplete: 'off' };
+    default:
+      return {
+        tag: 'input',
+        type: 'text',
+        autocomplete: field.secret ? 'new-password' : 'off'
+      };
+  }
+}
+
+/** A field's link when it is a web page (http or https); null otherwise, and then no link is shown. */
+export function fieldLink(field: IField): string | null {
+  if (!field.link) {
+    return null;
+  }
+  try {
+    const url = new URL(field.link);
+    return ['http:', 'https:'].includes(url.protocol) ? url.href : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * A setting as the server takes it, from what the form holds: nothing for an empty value (the
+ * server's default), a number for an integer, true or false for a boolean, else the text trimmed.
+ */
+export function settingValue(
+  field: IField,
+  value: string
+): string | number | boolean | undefined {
+  const v = value.trim();
+  if (!v) {
+    return undefined;
+  }
+  if (field.type === 'integer') {
+    return Number(v);
+  }
+  if (field.type === 'boolean') {
+    return v === 'true';
+  }
+  return v;
+}
+
+/**
+ * The required credential fields left empty while others are given: credentials are all the
+ * required ones or none (then the space waits for them). `values` by field name.
+ */
+export function missingCredentials(
+  fields: readonly IField[],
+  values: Readonly<Record<string, string>>
+): string[] {
+  const given = fields.some(f => (values[f.name] ?? '').trim());
+  return given
+    ? fields
+        .filter(f => f.required && !(values[f.name] ?? '').trim())
+        .map(f => f.name)
+    : [];
 }
 
 /**
  * What the "Add a space" form sends, from its values (`name`, `setting:<name>`,
- * `credential:<name>`): the asked settings that are given, trimmed; the label is the name when
- * none is given; credentials only when given (without them the space waits for them).
+ * `credential:<name>`): every setting given, as its type asks; the label is the name when none is
+ * given; credentials only when given (without them the space waits for them).
  */
 export function newSpace(
   kind: string,
@@ -367,9 +501,9 @@ export function newSpace(
 ): INewSpace {
   const name = (values.name ?? '').trim();
   const settings: Record<string, unknown> = {};
-  for (const f of askedSettings(spec)) {
-    const v = (values[`setting:${f.name}`] ?? '').trim();
-    if (v) {
+  for (const f of spec.setting_fields) {
+    const v = settingValue(f, values[`setting:${f.name}`] ?? '');
+    if (v !== undefined) {
       settings[f.name] = v;
     }
   }
@@ -380,7 +514,7 @@ export function newSpace(
   const credentials: Record<string, string> = {};
   for (const c of spec.credential_fields) {
     const v = values[`credential:${c.name}`];
-    if (v) {
+    if (v && v.trim()) {
       credentials[c.name] = v;
     }
   }
@@ -388,6 +522,29 @@ export function newSpace(
     body.credentials = credentials;
   }
   return body;
+}
+
+/** A new space that trusts what the server offered (an SSH server's host key): in its settings. */
+export function withOffer(
+  space: INewSpace,
+  offer: Readonly<Record<string, string>>
+): INewSpace {
+  return { ...space, settings: { ...space.settings, ...offer } };
+}
+
+/** The `offer` of an error body: an object of strings, else null. */
+function offerOf(data: unknown): Record<string, string> | null {
+  const offer =
+    data && typeof data === 'object'
+      ? (data as { offer?: unknown }).offer
+      : undefined;
+  if (!offer || typeof offer !== 'object' || Array.isArray(offer)) {
+    return null;
+  }
+  const entries = Object.entries(offer as Record<string, unknown>);
+  return entries.length && entries.every(([, v]) => typeof v === 'string')
+    ? (Object.fromEntries(entries) as Record<string, string>)
+    : null;
 }
 
 const DEFAULT_TIMERS: ITimers = {
@@ -568,6 +725,19 @@ export class SpacesModel {
     return this._act(name, `spaces/${encodeURIComponent(name)}/retry`, 'POST');
   }
 
+  /**
+   * Trusts what a refusal offered (`ApiError.offer`, after the user checked it); the server
+   * remembers it for the space and connects again.
+   */
+  accept(name: string, offer: Record<string, string>): Promise<ISpace> {
+    return this._act(
+      name,
+      `spaces/${encodeURIComponent(name)}/accept`,
+      'POST',
+      offer
+    );
+  }
+
   async addSpace(space: INewSpace): Promise<ISpace> {
     const added = (await this._call('spaces', 'POST', space)) as ISpace;
     this._put(added);
@@ -669,7 +839,7 @@ export class SpacesModel {
         typeof (data as { message?: unknown }).message === 'string'
           ? (data as { message: string }).message
           : `${response.status}`;
-      throw new ApiError(response.status, message);
+      throw new ApiError(response.status, message, offerOf(data));
     }
     return data;
   }
@@ -729,7 +899,7 @@ export class SpacesModel {
 
 /**
  * What to tell the user when the file browser cannot open a folder: the server's own message (a
- * remote space in error answers 503 "'b2drop' is not available: ..."). The browser retries the
+ * remote space in error answers 503 "'team' is not available: ..."). The browser retries the
  * folder while it shows it, so one fault is told once; a 404 JupyterLab reports itself.
  */
 export class FolderFailures {

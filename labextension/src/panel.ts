@@ -12,6 +12,7 @@ import { dataIcon, kindIcon } from './icons';
 import {
   browserPath,
   formatBytes,
+  IKindForm,
   needsAttention,
   ISpace,
   SpaceAction,
@@ -51,21 +52,19 @@ export function statusLabel(status: Status, trans: TranslationBundle): string {
   }
 }
 
-export function kindLabel(kind: string, trans: TranslationBundle): string {
-  switch (kind) {
-    case 'home':
-      return trans.__('Home');
-    case 'shared':
-      return trans.__('Shared folder');
-    case 'webdav':
-      return trans.__('WebDAV');
-    case 'onedata':
-      return trans.__('EGI DataHub (Onedata)');
-    case 'd4science':
-      return trans.__('D4Science workspace');
-    default:
-      return kind;
+/** A kind in words: the home and shared folders here, a remote kind as the server names it. */
+export function kindLabel(
+  kind: string,
+  kinds: Readonly<Record<string, IKindForm>>,
+  trans: TranslationBundle
+): string {
+  if (kind === 'home') {
+    return trans.__('Home');
   }
+  if (kind === 'shared') {
+    return trans.__('Shared folder');
+  }
+  return Object.hasOwn(kinds, kind) ? kinds[kind].label : kind;
 }
 
 export class DataPanel extends Widget {
@@ -196,7 +195,7 @@ export class DataPanel extends Widget {
       tag: 'span',
       className: 'nbs-Space-icon'
     });
-    icon.title = kindLabel(space.kind, trans);
+    icon.title = kindLabel(space.kind, this._model.kinds, trans);
     const name = document.createElement('span');
     name.className = 'nbs-Space-name';
     name.textContent =
@@ -248,9 +247,9 @@ export class DataPanel extends Widget {
     return light;
   }
 
-  /** Its folder and kind: "~/b2drop · WebDAV". */
+  /** Its folder and kind, as the server names it: "~/team · " and the kind's label. */
   private _where(space: ISpace): HTMLDivElement {
-    const kind = kindLabel(space.kind, this._trans);
+    const kind = kindLabel(space.kind, this._model.kinds, this._trans);
     const where = document.createElement('div');
     where.className = 'nbs-Space-mount';
     where.textContent =

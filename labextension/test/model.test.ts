@@ -2,13 +2,17 @@ import { describe, expect, it } from 'vitest';
 
 import {
   ApiError,
+  controlFor,
+  fieldLink,
   FolderFailures,
   folderState,
   formatBytes,
+  IField,
   isKept,
   IKindForm,
   keptHome,
   knownDate,
+  missingCredentials,
   needsAttention,
   newSpace,
   IResponseLike,
@@ -19,9 +23,36 @@ import {
   spaceAt,
   spaceLabel,
   usage,
+  validateField,
   validateName,
-  validateSetting
+  withOffer
 } from '../src/model';
+
+/** A field as the server sends it (openapi's Field), with what a test changes. */
+function field(over: Partial<IField> & Pick<IField, 'name'>): IField {
+  return {
+    label: over.name,
+    type: 'string',
+    required: false,
+    secret: false,
+    help: '',
+    link: '',
+    ...over
+  };
+}
+
+const USERNAME = field({
+  name: 'username',
+  label: 'User name',
+  required: true
+});
+const PASSWORD = field({
+  name: 'password',
+  label: 'Password',
+  type: 'password',
+  required: true,
+  secret: true
+});
 
 function space(over: Partial<ISpace>): ISpace {
   return {
@@ -36,10 +67,7 @@ function space(over: Partial<ISpace>): ISpace {
     reason: '',
     posix: false,
     posix_reason: '',
-    credential_fields: [
-      { name: 'username', label: 'User name', secret: false },
-      { name: 'password', label: 'Password', secret: true }
-    ],
+    credential_fields: [USERNAME, PASSWORD],
     has_credentials: false,
     used_bytes: null,
     quota_bytes: null,
@@ -62,25 +90,23 @@ const HOME = space({
 const WEBDAV: IKindForm = {
   label: 'WebDAV',
   login: false,
-  credential_fields: [
-    { name: 'username', label: 'User name', secret: false },
-    { name: 'password', label: 'Password', secret: true }
-  ],
+  credential_fields: [USERNAME, PASSWORD],
   setting_fields: [
-    { name: 'url', label: 'Address (URL)', type: 'url', required: true },
-    { name: 'label', label: 'Label', type: 'string', required: false },
-    {
-      name: 'verify_tls',
-      label: 'Check TLS',
-      type: 'boolean',
-      required: false
-    },
-    {
+    field({
+      name: 'url',
+      label: 'Address (URL)',
+      type: 'url',
+      required: true
+    }),
+    field({ name: 'label', label: 'Label' }),
+    field({ name: 'verify_tls', label: 'Check TLS', type: 'boolean' }),
+    field({
       name: 'chunk_mib',
       label: 'Chunk (MiB)',
       type: 'integer',
-      required: false
-    }
+      minimum: 1,
+      maximum: 1024
+    })
   ]
 };
 
@@ -197,25 +223,127 @@ describe('a new space', () => {
     expect(validateName('b2drop', existing)).toBe('taken');
   });
   it('checks its settings: an address, and a label that may be empty', () => {
-    expect(validateSetting(url, '')).toBe('empty');
-    expect(validateSetting(label, '')).toBeUndefined();
-    expect(validateSetting(label, 'My DAV')).toBeUndefined();
-    expect(validateSetting(url, 'https://dav.example.org/dav')).toBeUndefined();
-    expect(validateSetting(url, 'not a url')).toBe('invalid');
-    expect(validateSetting(url, 'dav.example.org')).toBe('invalid');
-    expect(validateSetting(url, 'ftp://dav.example.org')).toBe('invalid');
-    expect(validateSetting(url, 'https://ada:pw@dav.example.org')).toBe(
+    expect(validateField(url, '')).toBe('empty');
+    expect(validateField(label, '')).toBeUndefined();
+    expect(validateField(label, 'My DAV')).toBeUndefined();
+    expect(validateField(url, 'https://dav.example.org/dav')).toBeUndefined();
+    expect(validateField(url, 'not a url')).toBe('invalid');
+    expect(validateField(url, 'dav.example.org')).toBe('invalid');
+    expect(validateField(url, 'ftp://dav.example.org')).toBe('invalid');
+    expect(validateField(url, 'https://ada:pw@dav.example.org')).toBe(
       'credentials'
     );
+  });
+  it('checks integers within their range, and choices among their own', () => {
+    const port = field({
+      name: 'port',
+      type: 'integer',
+      minimum: 1,
+      maximum: 65535
+    });
+    expect(validateField(port, '')).toBeUndefined();
+    expect(validateField(port, '22')).toBeUndefined();
+    expect(validateField(port, ' 2222 ')).toBeUndefined();
+    expect(validateField(port, '0')).toBe('range');
+    expect(validateField(port, '65536')).toBe('range');
+    expect(validateField(port, '22.5')).toBe('integer');
+    expect(validateField(port, 'ssh')).toBe('integer');
+    const open = field({ name: 'n', type: 'integer', minimum: null });
+    expect(validateField(open, '-5')).toBeUndefined();
+    const style = field({
+      name: 'style',
+      type: 'select',
+      choices: ['path', 'virtual']
+    });
+    expect(validateField(style, 'path')).toBeUndefined();
+    expect(validateField(style, 'other')).toBe('choice');
+    expect(validateField({ ...style, required: true }, '')).toBe('empty');
+  });
+  it('asks the required credentials once one is given, or none', () => {
+    const sftp = [
+      USERNAME,
+      field({ name: 'password', type: 'password', secret: true }),
+      field({ name: 'private_key', type: 'secret', secret: true })
+    ];
+    expect(missingCredentials(sftp, {})).toEqual([]);
+    expect(missingCredentials(sftp, { username: '', password: '' })).toEqual(
+      []
+    );
+    expect(missingCredentials(sftp, { private_key: 'KEY' })).toEqual([
+      'username'
+    ]);
+    expect(missingCredentials(sftp, { username: 'ada' })).toEqual([]);
+    expect(
+      missingCredentials([USERNAME, PASSWORD], { username: 'ada' })
+    ).toEqual(['password']);
+  });
+});
+
+describe('each field is asked for as its type says', () => {
+  it('draws text, addresses, passwords, numbers, checkboxes, choices and keys', () => {
+    expect(controlFor(field({ name: 'a' }))).toEqual({
+      tag: 'input',
+      type: 'text',
+      autocomplete: 'off'
+    });
+    expect(controlFor(field({ name: 'a', type: 'url' }))).toMatchObject({
+      tag: 'input',
+      type: 'url'
+    });
+    expect(controlFor(PASSWORD)).toEqual({
+      tag: 'input',
+      type: 'password',
+      autocomplete: 'new-password'
+    });
+    const port = field({
+      name: 'port',
+      type: 'integer',
+      minimum: 1,
+      maximum: 65535
+    });
+    expect(controlFor(port)).toEqual({
+      tag: 'input',
+      type: 'number',
+      min: 1,
+      max: 65535,
+      autocomplete: 'off'
+    });
+    expect(
+      controlFor({ ...port, minimum: null, maximum: null })
+    ).not.toHaveProperty('min');
+    expect(controlFor(field({ name: 'b', type: 'boolean' }))).toMatchObject({
+      tag: 'input',
+      type: 'checkbox'
+    });
+    const choices = ['path', 'virtual'];
+    expect(
+      controlFor(field({ name: 's', type: 'select', choices }))
+    ).toMatchObject({ tag: 'select', options: ['', 'path', 'virtual'] });
+    expect(
+      controlFor(field({ name: 's', type: 'select', choices, required: true }))
+    ).toMatchObject({ tag: 'select', options: ['path', 'virtual'] });
+    const key = field({ name: 'private_key', type: 'secret', secret: true });
+    expect(controlFor(key)).toEqual({ tag: 'textarea', autocomplete: 'off' });
+  });
+  it('links only to web pages', () => {
+    const page = 'https://cloud.example.org/settings/user/security';
+    expect(fieldLink(field({ name: 'p', link: page }))).toBe(page);
+    expect(fieldLink(field({ name: 'p' }))).toBeNull();
+    expect(fieldLink(field({ name: 'p', link: 'javascript:alert(1)' }))).toBe(
+      null
+    );
+    expect(fieldLink(field({ name: 'p', link: 'not a link' }))).toBeNull();
   });
 });
 
 describe('what the form sends', () => {
-  it('sends the asked settings given, trimmed, and the credentials only when given', () => {
+  it('sends the settings given, trimmed, and the credentials only when given', () => {
     const values = {
       name: ' mydav ',
       'setting:url': ' https://dav.example.org/dav ',
       'setting:label': 'Team files',
+      'setting:verify_tls': '',
+      'setting:chunk_mib': '',
       'credential:username': 'ada',
       'credential:password': 's3cret'
     };
@@ -226,19 +354,59 @@ describe('what the form sends', () => {
       credentials: { username: 'ada', password: 's3cret' }
     });
   });
+  it('sends numbers as numbers and a checkbox the user chose as true or false', () => {
+    const values = {
+      name: 'mydav',
+      'setting:url': 'https://dav.example.org/dav',
+      'setting:verify_tls': 'false',
+      'setting:chunk_mib': ' 64 '
+    };
+    expect(newSpace('webdav', WEBDAV, values).settings).toEqual({
+      url: 'https://dav.example.org/dav',
+      label: 'mydav',
+      verify_tls: false,
+      chunk_mib: 64
+    });
+  });
   it('labels the space by its name when no label is given, and waits for credentials', () => {
     const values = {
       name: 'mydav',
       'setting:url': 'https://dav.example.org/dav',
       'setting:label': '  ',
       'credential:username': '',
-      'credential:password': ''
+      'credential:password': ' '
     };
     expect(newSpace('webdav', WEBDAV, values)).toEqual({
       name: 'mydav',
       kind: 'webdav',
       settings: { url: 'https://dav.example.org/dav', label: 'mydav' }
     });
+  });
+  it('sends a private key as pasted, and what the user trusted in the settings', () => {
+    const spec: IKindForm = {
+      label: 'Server',
+      login: false,
+      credential_fields: [
+        USERNAME,
+        field({ name: 'private_key', type: 'secret', secret: true })
+      ],
+      setting_fields: [field({ name: 'host', required: true })]
+    };
+    const key = '-----BEGIN KEY-----\nAAAA\n-----END KEY-----\n';
+    const body = newSpace('x', spec, {
+      name: 'files',
+      'setting:host': 'files.example.org',
+      'credential:username': 'ada',
+      'credential:private_key': key
+    });
+    expect(body.credentials).toEqual({ username: 'ada', private_key: key });
+    const trusted = withOffer(body, { host_key: 'ssh-ed25519 AAAA' });
+    expect(trusted.settings).toEqual({
+      host: 'files.example.org',
+      host_key: 'ssh-ed25519 AAAA'
+    });
+    expect(trusted.credentials).toEqual(body.credentials);
+    expect(body.settings).toEqual({ host: 'files.example.org' });
   });
 });
 
@@ -554,6 +722,43 @@ describe('SpacesModel', () => {
     });
     const failure = await model.retry('b2drop').catch(e => e);
     expect(failure.message).toBe('502');
+  });
+
+  it('hands on what a server not trusted yet offers, and accepts it through its endpoint', async () => {
+    const server = new FakeServer();
+    const offer = { host_key: 'ssh-ed25519 AAAA' };
+    const message =
+      '127.0.0.1 is a server nbspaces has not seen before. Its host key fingerprint is SHA256:x';
+    server.handlers['PUT spaces/b2drop/credentials'] = () =>
+      reply(409, { message, reason: null, offer });
+    server.handlers['POST spaces/b2drop/accept'] = () =>
+      reply(200, space({ status: 'needs-credentials' }));
+    const model = new SpacesModel({
+      request: server.request,
+      timers: new FakeTimers()
+    });
+    await model.refresh();
+    const failure = await model
+      .setCredentials('b2drop', { username: 'ada', password: 'pw' })
+      .catch(e => e);
+    expect(failure).toBeInstanceOf(ApiError);
+    expect(failure.status).toBe(409);
+    expect(failure.message).toBe(message);
+    expect(failure.offer).toEqual(offer);
+    const accepted = await model.accept('b2drop', failure.offer);
+    expect(accepted.status).toBe('needs-credentials');
+    expect(server.calls.filter(c => c.method === 'POST')).toEqual([
+      { method: 'POST', path: 'spaces/b2drop/accept', body: offer }
+    ]);
+    // A 409 without an offer (a test already running) offers nothing; nor does a malformed one.
+    server.handlers['PUT spaces/b2drop/credentials'] = () =>
+      reply(409, { message: 'A test is running', reason: null });
+    const busy = await model.setCredentials('b2drop', {}).catch(e => e);
+    expect(busy.offer).toBeNull();
+    server.handlers['PUT spaces/b2drop/credentials'] = () =>
+      reply(409, { message: 'x', reason: null, offer: { host_key: 1 } });
+    const odd = await model.setCredentials('b2drop', {}).catch(e => e);
+    expect(odd.offer).toBeNull();
   });
 
   it('connects, disconnects, retries and forgets through the right endpoints', async () => {
