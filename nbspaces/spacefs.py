@@ -178,6 +178,7 @@ class NBSpacesFileSystem(AbstractFileSystem):
            **kwargs: Any) -> None:
         """Move, making the target's missing folders as copy() does; nothing is made for a missing source."""
         path1, path2 = self._strip_protocol(path1), self._strip_protocol(path2)
+        _not_into_itself(path1, path2, "moved")
         d1, w1 = self._writable(path1)
         d2, w2 = self._writable(path2)
         if d1 is d2 and self.exists(path1):  # within one space: one request, after the folders
@@ -194,6 +195,12 @@ class NBSpacesFileSystem(AbstractFileSystem):
         # Between spaces: copy everything, and only then remove the original.
         self.copy(path1, path2, recursive=recursive, maxdepth=maxdepth)
         self.rm(path1, recursive=recursive, maxdepth=maxdepth)
+
+    def copy(self, path1: Any, path2: Any, recursive: bool = False, **kwargs: Any) -> None:
+        """fsspec's copy, after refusing a folder copied into itself (it would copy what it copies)."""
+        if isinstance(path1, str) and isinstance(path2, str):
+            _not_into_itself(self._strip_protocol(path1), self._strip_protocol(path2), "copied")
+        super().copy(path1, path2, recursive=recursive, **kwargs)
 
     def cp_file(self, path1: str, path2: str, **kwargs: Any) -> None:
         """Copy one file, making the target's missing folders as put() and object stores do.
@@ -214,6 +221,13 @@ class NBSpacesFileSystem(AbstractFileSystem):
         with self.open(path1, "rb") as src, self.open(path2, "wb") as dst:
             while piece := src.read(PIECE):
                 dst.write(piece)
+
+
+def _not_into_itself(path1: str, path2: str, verb: str) -> None:
+    """A folder never goes into itself or a folder of its own, as the contents manager refuses it."""
+    a, b = path1.strip("/"), path2.strip("/")
+    if a and (b == a or b.startswith(a + "/")):
+        raise OSError(errno.EINVAL, f"{path1} cannot be {verb} into itself ({path2})")
 
 
 class SpaceFile(AbstractBufferedFile):

@@ -145,3 +145,17 @@ def test_mv_makes_missing_folders_and_names_a_missing_source(fs: NBSpacesFileSys
     with pytest.raises(FileNotFoundError, match=r"dav/m\.txt"):
         fs.mv("dav/m.txt", "dav/again/m.txt")
     assert not (dav.root / "again").exists()
+
+
+def test_a_folder_never_goes_into_itself(fs: NBSpacesFileSystem, dav: DavServer, tmp_path: Path) -> None:
+    """Refused before the storage is asked (WebDAV answered 403, a copy would copy what it copies)."""
+    with pytest.raises(FileNotFoundError, match=r"the folder of 'f/a\.txt' does not exist"):  # named as asked
+        fs.pipe_file("dav/f/a.txt", b"a")
+    fs.makedirs("dav/f")
+    fs.pipe_file("dav/f/a.txt", b"a")
+    (tmp_path / "hf").mkdir()
+    for src, dst in (("dav/f", "dav/f/sub"), ("dav/f", "dav/f"), ("hf", "hf/in")):
+        for verb, call in (("moved", fs.mv), ("copied", fs.copy)):
+            with pytest.raises(OSError, match=f"cannot be {verb} into itself"):
+                call(src, dst, recursive=True)
+    assert sorted(p.name for p in (dav.root / "f").iterdir()) == ["a.txt"] and list((tmp_path / "hf").iterdir()) == []

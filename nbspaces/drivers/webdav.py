@@ -390,7 +390,8 @@ class WebDAVDriver(Driver):
         # A known size goes as Content-Length; an unknown one as chunked transfer encoding.
         body = _SizedBody(chunks, size) if size is not None else _Body(chunks)
         try:
-            self._request("PUT", temp, data=body, headers={"Content-Type": "application/octet-stream"})
+            # Refusals name the file the user asked for, not its temporary name.
+            self._send("PUT", self._url(temp), path, data=body, headers={"Content-Type": "application/octet-stream"})
             if body.failure is not None:
                 raise body.failure
             # Some servers (Nextcloud behind php-fpm, for chunked bodies) answer success and
@@ -399,7 +400,7 @@ class WebDAVDriver(Driver):
             if stored != body.sent:
                 raise DriverError(Problem.OTHER, f"{self.label} kept {stored} of the {body.sent} bytes sent; "
                                                  "the upload failed, try again")
-            self._request("MOVE", temp, headers={"Destination": self._url(path), "Overwrite": "T"})
+            self._send("MOVE", self._url(temp), path, headers={"Destination": self._url(path), "Overwrite": "T"})
         except BaseException:
             # If the server is gone, its temporary file keeps a name no one uses.
             self._discard(temp)
