@@ -115,12 +115,13 @@ def cmd_login(args: argparse.Namespace) -> None:
     if not space["credential_fields"]:
         raise CLIError(f"{name} needs nothing from you: it uses your login, or no credentials")
     values = {f["name"]: _ask(f, name) for f in space["credential_fields"]}
+    where = f"spaces/{name}/credentials" + ("?remember=false" if args.once else "")
     try:
-        result = _call("PUT", f"spaces/{name}/credentials", values)
+        result = _call("PUT", where, values)
     except CLIError as e:
         if not _trusted(e, name):
             raise
-        result = _call("PUT", f"spaces/{name}/credentials", values)
+        result = _call("PUT", where, values)
     print(f"{result['name']}: {result['status']}")
 
 
@@ -148,6 +149,9 @@ def main(argv: list[str] | None = None) -> int:
     ):
         p = sub.add_parser(name, help=helptext)
         p.add_argument("name", help="the space's name or label, as `nbspaces list` and the Data panel show them")
+        if name == "login":
+            p.add_argument("--once", action="store_true",
+                           help="use them until your server stops; do not store them (asked again at the next start)")
         p.set_defaults(run=run)
     args = parser.parse_args(argv)
     try:

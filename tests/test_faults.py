@@ -319,3 +319,24 @@ def test_a_failed_upload_leaves_nothing_on_a_server_that_gets_to_it_late(tmp_pat
     finally:
         front.close()
         dav.stop()
+
+
+async def test_credentials_used_once_are_never_stored(tmp_path: Path) -> None:
+    """A password typed at mount (`?remember=false`, `nbspaces login --once`) serves until the server
+    stops: nothing is written, what was stored before is forgotten, and the next start asks again."""
+    dav = wsgidav(tmp_path)
+    key = Fernet.generate_key()
+    try:
+        remote = {"dav": {"kind": "webdav", "url": dav.url, "label": "The DAV", "groups": {"*": "rw"}}}
+        plan, _ = resolve(Catalog.parse(None, None, remote=remote), "ada", {}, isolation="basic",
+                          quota_enforced_by="server")
+        creds = {"username": dav.user, "password": dav.password}
+        first = Registry(plan, str(tmp_path / "home"), lambda: key)
+        assert (await first.set_credentials("dav", creds)).status == "mounted"  # remembered
+        assert await first.stored_credentials() == {"dav"}
+        assert (await first.set_credentials("dav", creds, remember=False)).status == "mounted"
+        assert await first.stored_credentials() == set()
+        restarted = Registry(plan, str(tmp_path / "home"), lambda: key)
+        assert (await restarted.mount("dav")).status == "needs-credentials"
+    finally:
+        dav.stop()

@@ -104,8 +104,12 @@ class CredentialsHandler(_Base):
     @web.authenticated
     @authorized
     async def put(self, name: str) -> None:
-        """Test the credentials with a real request; store them only if they work."""
-        await self.reply(await self.registry.set_credentials(name, self.body()))
+        """Test the credentials with a real request; store them only if they work (and, with
+        ``?remember=false``, not at all: they serve until the server stops)."""
+        remember = self.get_query_argument("remember", "true")
+        if remember not in ("true", "false"):
+            raise web.HTTPError(400, "remember must be true or false")
+        await self.reply(await self.registry.set_credentials(name, self.body(), remember == "true"))
 
     @web.authenticated
     @authorized

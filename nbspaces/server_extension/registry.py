@@ -317,8 +317,10 @@ class Registry:
         finally:
             self._checking.discard(name)
 
-    async def set_credentials(self, name: str, values: dict[str, Any]) -> Mount:
-        """Test the credentials with a real request; store them only if the service accepts them."""
+    async def set_credentials(self, name: str, values: dict[str, Any], remember: bool = True) -> Mount:
+        """Test the credentials with a real request; store them only if the service accepts them.
+        With ``remember`` false they serve until the server stops and are never written (any
+        stored before are forgotten): a password typed at each mount, as for a group's SMB share."""
         mount = self.get(name)
         if mount.login_token:
             raise RegistryError(400, f"'{name}' uses your login's {mount.login_token} token; there is nothing to enter")
@@ -336,10 +338,14 @@ class Registry:
             except DriverError as e:
                 raise refusal(e) from None
             try:
-                await asyncio.to_thread(store.set, name, credentials)
+                if remember:
+                    await asyncio.to_thread(store.set, name, credentials)
+                else:
+                    await asyncio.to_thread(store.forget, name)
             except CredentialError:
                 await asyncio.to_thread(store.reset)
-                await asyncio.to_thread(store.set, name, credentials)
+                if remember:
+                    await asyncio.to_thread(store.set, name, credentials)
             return await self._attach(mount, driver)
 
     async def accept(self, name: str, offer: Any) -> Mount:
