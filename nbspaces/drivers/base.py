@@ -107,6 +107,23 @@ def aside(folder: str, name: str, why: Literal["upload", "old", "move"] = "uploa
     return posixpath.join(folder, f".{name}.{secrets.token_hex(4)}.nbspaces-{why}")
 
 
+def temporary_name(path: str) -> str:
+    """The hidden name a write of ``path`` stores under until every byte arrived."""
+    folder, name = posixpath.split(path)
+    if not name:
+        raise DriverError(Problem.INVALID, "a file needs a name")
+    return aside(folder, name)
+
+
+def utc(value: Any) -> datetime | None:
+    """A service's time as the contract has them: in UTC (a naive one is taken as UTC)."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        return datetime.fromtimestamp(value, UTC)
+    return None
+
+
 def clean_path(path: str) -> str:
     """A path inside a space: no '..', no absolute path, no empty or '.' parts."""
     if path.startswith("/") or "\\" in path or "\0" in path:
@@ -307,8 +324,10 @@ class Field:
         return out
 
 
-# Settings every kind takes.
+# Fields many kinds take.
 LABEL = Field("Label", help="The name the Data panel shows")
+USERNAME = Field("User name", required=True)
+PASSWORD = Field("Password", "password", required=True)
 VERIFY_TLS = Field("Check the server's TLS certificate", "boolean")
 
 

@@ -13,10 +13,9 @@ import posixpath
 import threading
 from abc import abstractmethod
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from .base import Driver, DriverError, Entry, Network, Problem, aside
+from .base import Driver, DriverError, Entry, Network, Problem, aside, temporary_name, utc
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
@@ -25,15 +24,6 @@ MIB = 1024 * 1024
 READ_BLOCK = 8 * MIB  # bytes per ranged read
 READ_PIECE = MIB  # bytes per piece handed on
 WRITE_BLOCK = 8 * MIB  # bytes per part of an object store's multipart upload
-def _time(value: Any) -> datetime | None:
-    """A time of the filesystem's as the contract has them: in UTC."""
-    if isinstance(value, datetime):
-        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
-    if isinstance(value, (int, float)) and value > 0:
-        return datetime.fromtimestamp(value, UTC)
-    return None
-
-
 class FsspecDriver(Driver):
     """A remote kind on an fsspec filesystem.
 
@@ -114,7 +104,7 @@ class FsspecDriver(Driver):
         modified = None
         for key in ("LastModified", "mtime", "last_modified", "modified", "time"):
             if info.get(key) is not None:
-                modified = _time(info[key])
+                modified = utc(info[key])
                 break
         return Entry(name, is_dir, None if is_dir else int(info.get("size") or 0), modified,
                      str(info.get("ETag") or "").strip('"') or None)
@@ -167,15 +157,13 @@ class FsspecDriver(Driver):
             position += len(block)
 
     def write(self, path: str, chunks: Iterable[bytes], size: int | None = None) -> None:
-        folder, name = posixpath.split(path)
-        if not name:
-            raise DriverError(Problem.INVALID, "a file needs a name")
+        temp = temporary_name(path)
+        folder = posixpath.dirname(path)
         if folder and not self._is_folder(folder):  # an object store would make it on the way
             raise DriverError(Problem.NOT_FOUND, f"the folder of '{path}' does not exist on {self.label}")
         if self.atomic_writes:
             self._write_to(path, path, chunks)
             return
-        temp = aside(folder, name)
         try:
             self._write_to(temp, path, chunks)
             self.replace(temp, path)

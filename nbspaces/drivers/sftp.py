@@ -23,7 +23,19 @@ from collections.abc import Coroutine, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .base import LABEL, Capabilities, Driver, DriverError, Entry, Field, Network, Problem, RcloneRemote, aside
+from .base import (
+    LABEL,
+    Capabilities,
+    Driver,
+    DriverError,
+    Entry,
+    Field,
+    Network,
+    Problem,
+    RcloneRemote,
+    aside,
+    temporary_name,
+)
 from .fsspec_driver import READ_BLOCK, READ_PIECE
 
 if TYPE_CHECKING:
@@ -284,10 +296,7 @@ class SFTPDriver(Driver):
                 _run(handle.close(), self.network.connect_timeout)
 
     def write(self, path: str, chunks: Iterable[bytes], size: int | None = None) -> None:
-        folder, name = posixpath.split(path)
-        if not name:
-            raise DriverError(Problem.INVALID, "a file needs a name")
-        temp = aside(folder, name)
+        temp = temporary_name(path)
         try:
             handle = self._call(path, lambda sftp: sftp.open(self._full(temp), "wb"))
             try:

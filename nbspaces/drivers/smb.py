@@ -18,7 +18,22 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from .base import LABEL, Capabilities, Driver, DriverError, Entry, Field, Network, Problem, RcloneRemote, Usage, aside
+from .base import (
+    LABEL,
+    PASSWORD,
+    USERNAME,
+    Capabilities,
+    Driver,
+    DriverError,
+    Entry,
+    Field,
+    Network,
+    Problem,
+    RcloneRemote,
+    Usage,
+    temporary_name,
+    utc,
+)
 from .fsspec_driver import READ_PIECE
 
 # NTSTATUS codes: LOGON_FAILURE, ACCOUNT_RESTRICTION, PASSWORD_EXPIRED, ACCOUNT_DISABLED, ACCOUNT_LOCKED_OUT.
@@ -31,17 +46,10 @@ _ERRNO = {errno.ENOENT: Problem.NOT_FOUND, errno.EEXIST: Problem.EXISTS, errno.E
           errno.ENOTDIR: Problem.INVALID, errno.ENOTEMPTY: Problem.INVALID}
 
 
-def _time(value: Any) -> datetime | None:
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    return None
-
-
 class SMBDriver(Driver):
     kind = "smb"
     kind_label = "SMB share"
-    credential_fields = {"username": Field("User name", required=True),
-                         "password": Field("Password", "password", required=True)}
+    credential_fields = {"username": USERNAME, "password": PASSWORD}
     setting_fields = {
         "host": Field("Server", required=True, help="Its host name or address, e.g. files.example.org"),
         "port": Field("Port", "integer", minimum=1, maximum=65535, help="Empty for 445"),
@@ -131,7 +139,7 @@ class SMBDriver(Driver):
         from smbprotocol.file_info import FileAttributes
 
         is_dir = bool(info.file_attributes & FileAttributes.FILE_ATTRIBUTE_DIRECTORY)
-        return Entry(name, is_dir, None if is_dir else int(info.end_of_file), _time(info.last_write_time))
+        return Entry(name, is_dir, None if is_dir else int(info.end_of_file), utc(info.last_write_time))
 
     # -- the contract -----------------------------------------------------------------
 
@@ -178,10 +186,7 @@ class SMBDriver(Driver):
     def write(self, path: str, chunks: Iterable[bytes], size: int | None = None) -> None:
         import smbclient
 
-        folder, name = posixpath.split(path)
-        if not name:
-            raise DriverError(Problem.INVALID, "a file needs a name")
-        temp = aside(folder, name)
+        temp = temporary_name(path)
         try:
             with self._errors(path):
                 f = smbclient.open_file(self._unc(temp), "wb", buffering=0, **self._kw)

@@ -33,6 +33,8 @@ from webdav3.client import Client, WebDavXmlUtils
 
 from .base import (
     LABEL,
+    PASSWORD,
+    USERNAME,
     VERIFY_TLS,
     Driver,
     DriverError,
@@ -152,8 +154,7 @@ def _rechunk(chunks: Iterable[bytes], size: int) -> Iterator[list[memoryview]]:
 class WebDAVDriver(Driver):
     kind = "webdav"
     kind_label = "WebDAV"
-    credential_fields = {"username": Field("User name", required=True),
-                         "password": Field("Password", "password", required=True)}
+    credential_fields = {"username": USERNAME, "password": PASSWORD}
     setting_fields = {"url": Field("Address (URL)", "url", required=True,
                                    help="e.g. https://b2drop.eudat.eu/remote.php/webdav"), "label": LABEL,
                       "verify_tls": VERIFY_TLS,
