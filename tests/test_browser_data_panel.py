@@ -217,8 +217,9 @@ def test_data_panel_in_the_browser(site: tuple[Hub, DavServer, Path], page: sync
     b2drop.locator('button[data-action="connect"]').click()
     dialog = page.locator(".nbs-Dialog")
     expect(dialog).to_be_visible()
-    inputs = dialog.locator("input")
+    inputs = dialog.locator(".nbs-Form-input")
     expect(inputs).to_have_count(2)  # exactly the credential fields: user name and password
+    expect(dialog.locator('input[name="remember"]')).to_be_checked()  # stored unless the user says not to
     password = dialog.locator('input[name="password"]')
     expect(password).to_have_attribute("type", "password")
     expect(password).to_have_value("")

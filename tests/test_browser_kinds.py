@@ -153,7 +153,7 @@ def accept_button(dialog: sync_api.Locator) -> sync_api.Locator:
     return dialog.locator(".jp-Dialog-footer .jp-mod-accept")
 
 
-def test_connect_a_share_the_admins_declared_by_its_label(site: Site, page: sync_api.Page) -> None:
+def test_connect_a_share_the_admins_declared_by_its_label_for_this_session(site: Site, page: sync_api.Page) -> None:
     page.goto(f"{site.hub.url}/hub/login")
     page.fill("#username_input", "cy")
     page.click("#login_submit")
@@ -176,9 +176,12 @@ def test_connect_a_share_the_admins_declared_by_its_label(site: Site, page: sync
     expect(password).to_have_attribute("type", "password")
     dialog.locator('input[name="username"]').fill(site.smb.user)
     password.fill(site.smb.password)
+    # Typed for this mount only: used until the server stops, never stored.
+    dialog.locator('input[name="remember"]').uncheck()
     password.press("Enter")
     expect(dialog).to_have_count(0, timeout=TIMEOUT_MS)
     open_in_browser(page, "team", "minutes.txt")
+    assert spaces(site)["team"]["has_credentials"] is False
 
 
 def test_add_a_bucket_with_wrong_then_right_keys(site: Site, page: sync_api.Page) -> None:

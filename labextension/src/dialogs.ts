@@ -404,7 +404,7 @@ class SubmitDialog extends Dialog<Record<string, string>> {
 export async function credentialsDialog(
   space: ISpace,
   trans: TranslationBundle,
-  send: (values: Record<string, string>) => Promise<unknown>,
+  send: (values: Record<string, string>, remember: boolean) => Promise<unknown>,
   accept: (offer: Record<string, string>) => Promise<unknown>
 ): Promise<boolean> {
   const form = new FormBody(trans);
@@ -412,7 +412,7 @@ export async function credentialsDialog(
   const intro = document.createElement('p');
   intro.className = 'nbs-Form-intro';
   intro.textContent = trans.__(
-    'Give your credentials for %1. They are tested with %1 before they are stored, encrypted, in your home; they are never shown again.',
+    'Give your credentials for %1. They are tested with %1 first, and never shown again.',
     label
   );
   form.node.appendChild(intro);
@@ -434,14 +434,15 @@ export async function credentialsDialog(
   for (const field of space.credential_fields) {
     form.addField(field, field.name);
   }
+  const remember = rememberChoice(form, trans);
   form.finish();
   const dialog = new SubmitDialog(
     form,
     {
-      send,
+      send: values => send(values, remember.checked),
       trust: async (offer, values) => {
         await accept(offer);
-        await send(values);
+        await send(values, remember.checked);
       }
     },
     trans,
@@ -456,6 +457,38 @@ export async function credentialsDialog(
   const result = await dialog.launch();
   dialog.dispose();
   return result.button.accept;
+}
+
+/**
+ * "Remember them", checked at first: credentials stored encrypted for the next starts, or used
+ * only until the server stops (a share's password typed at each mount). Not a credential: it is
+ * never sent among them.
+ */
+function rememberChoice(
+  form: FormBody,
+  trans: TranslationBundle
+): HTMLInputElement {
+  const row = document.createElement('div');
+  row.className = 'nbs-Form-row nbs-mod-checkbox';
+  const box = document.createElement('input');
+  box.type = 'checkbox';
+  box.id = 'nbs-remember';
+  box.name = 'remember';
+  box.className = 'nbs-Form-remember';
+  box.checked = true;
+  const label = document.createElement('label');
+  label.htmlFor = box.id;
+  label.textContent = trans.__('Remember them');
+  const hint = document.createElement('div');
+  hint.className = 'nbs-Form-hint';
+  hint.id = 'nbs-remember-hint';
+  hint.textContent = trans.__(
+    'Stored encrypted in your home for the next starts. Unchecked: used until your server stops, then asked again.'
+  );
+  box.setAttribute('aria-describedby', hint.id);
+  row.append(box, label, hint);
+  form.node.appendChild(row);
+  return box;
 }
 
 /** What the form says about a name the server would refuse. */

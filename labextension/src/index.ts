@@ -135,7 +135,7 @@ async function connect(
   await credentialsDialog(
     space,
     trans,
-    values => model.setCredentials(space.name, values),
+    (values, remember) => model.setCredentials(space.name, values, remember),
     offer => model.accept(space.name, offer)
   );
 }

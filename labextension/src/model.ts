@@ -688,14 +688,20 @@ export class SpacesModel {
     return this._pending;
   }
 
-  /** Tests the credentials on the server and stores them if they work; throws ApiError otherwise. */
+  /**
+   * Tests the credentials on the server and connects with them if they work; throws ApiError
+   * otherwise. `remember`: stored (encrypted) for the next starts; else used until the server
+   * stops, and any stored before are forgotten.
+   */
   setCredentials(
     name: string,
-    values: Record<string, string>
+    values: Record<string, string>,
+    remember = true
   ): Promise<ISpace> {
+    const path = `spaces/${encodeURIComponent(name)}/credentials`;
     return this._act(
       name,
-      `spaces/${encodeURIComponent(name)}/credentials`,
+      remember ? path : `${path}?remember=false`,
       'PUT',
       values
     );

@@ -683,6 +683,25 @@ describe('SpacesModel', () => {
     expect(server.count('GET', 'spaces')).toBe(2);
   });
 
+  it('asks the server not to store credentials the user wants used only until it stops', async () => {
+    const server = new FakeServer();
+    server.handlers['PUT spaces/b2drop/credentials?remember=false'] = () =>
+      reply(200, space({ status: 'mounted' }));
+    const model = new SpacesModel({
+      request: server.request,
+      timers: new FakeTimers()
+    });
+    const creds = { username: 'ada', password: 'pw' };
+    expect((await model.setCredentials('b2drop', creds, false)).status).toBe(
+      'mounted'
+    );
+    expect(server.calls.find(c => c.method === 'PUT')).toEqual({
+      method: 'PUT',
+      path: 'spaces/b2drop/credentials?remember=false',
+      body: creds
+    });
+  });
+
   it("throws the server's message when credentials are refused, and keeps the status", async () => {
     const server = new FakeServer();
     server.handlers['PUT spaces/b2drop/credentials'] = () =>
