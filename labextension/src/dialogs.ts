@@ -244,7 +244,7 @@ class FormBody extends Widget {
     const hint = document.createElement('p');
     hint.className = 'nbs-Form-hint';
     hint.textContent = this._trans.__(
-      'Trust this server only if the fingerprint is the one its admins publish. Nothing is changed if you cancel.'
+      'Cancel changes nothing: nothing is trusted, added or stored.'
     );
     this.trustNode.replaceChildren(text, hint);
   }
