@@ -36,6 +36,8 @@ from tests.test_browser_data_panel import (
 )
 
 expect = sync_api.expect
+# A Nextcloud's address (nothing answers there: the space only waits for credentials).
+NEXTCLOUD = "https://cloud.example.org/nc"
 
 
 @dataclass
@@ -78,6 +80,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
                           "label": "Team share", "groups": {{"*": "rw"}}}},
                 "archive": {{"kind": "sftp", "host": "127.0.0.1", "port": {archive.port}, "label": "Archive",
                              "groups": {{"*": "rw"}}}},
+                "cloud": {{"kind": "webdav", "url": "{NEXTCLOUD}/remote.php/webdav", "label": "Team cloud",
+                           "groups": {{"*": "rw"}}}},
             }}
             c.NBSpaces.user_kinds = ["s3", "sftp"]
             c.NBSpaces.posix_mounts = False
@@ -294,3 +298,22 @@ def test_connect_a_declared_sftp_server_and_trust_its_host_key(site: Site, page:
     expect(dialog).to_have_count(0, timeout=TIMEOUT_MS)
     open_in_browser(page, "archive", "2019.tar")
     assert spaces(site)["archive"]["has_credentials"] is True
+
+
+def test_a_nextcloud_asks_for_an_app_password_and_links_to_where_one_is_made(page: sync_api.Page) -> None:
+    """What the dialog says comes from the server: a WebDAV space on a Nextcloud asks for an app
+    password, with the help line and the link its driver declares for that address."""
+    cloud = space_row(page, "cloud")
+    cloud.locator('button[data-action="connect"]').click()
+    dialog = page.locator(".nbs-Dialog")
+    password = dialog.locator('input[name="password"]')
+    expect(dialog.locator(f'label[for="{password.get_attribute("id")}"]')).to_have_text("App password *")
+    hint = dialog.locator(f"#{password.get_attribute('aria-describedby')}")
+    expect(hint).to_contain_text("Create new app password")
+    link = hint.locator("a")
+    expect(link).to_have_text("Where do I get this?")
+    expect(link).to_have_attribute("href", f"{NEXTCLOUD}/settings/user/security")
+    expect(link).to_have_attribute("target", "_blank")
+    expect(link).to_have_attribute("rel", "noopener noreferrer")
+    dialog.locator(".jp-Dialog-footer .jp-mod-reject").click()
+    expect(dialog).to_have_count(0)
