@@ -19,6 +19,7 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from playwright import sync_api
@@ -181,8 +182,20 @@ def test_connect_a_share_the_admins_declared_by_its_label_for_this_session(site:
     dialog.locator('input[name="username"]').fill(site.smb.user)
     password.fill(site.smb.password)
     # Typed for this mount only: used until the server stops, never stored.
-    dialog.locator('input[name="remember"]').uncheck()
-    password.press("Enter")
+    remember = dialog.locator('input[name="remember"]')
+    remember.uncheck()
+    # While the server tests them, nothing in the form can change, the choice to remember neither.
+    held: list[sync_api.Route] = []
+    credentials_api = re.compile(r"/nbspaces/api/spaces/team/credentials")
+    page.route(credentials_api, lambda route: held.append(route))
+    try:
+        password.press("Enter")
+        expect(remember).to_be_disabled()
+        expect(password).to_be_disabled()
+        assert len(held) == 1 and "remember=false" in urlsplit(held[0].request.url).query.split("&"), held
+        held[0].continue_()
+    finally:
+        page.unroute(credentials_api)
     expect(dialog).to_have_count(0, timeout=TIMEOUT_MS)
     open_in_browser(page, "team", "minutes.txt")
     assert spaces(site)["team"]["has_credentials"] is False

@@ -197,8 +197,10 @@ class FormBody extends Widget {
     this.showProblem();
   }
 
+  /** While the server answers, nothing in the form changes: the fields, the kind, the choices. */
   setBusy(busy: boolean): void {
-    for (const control of this.controls) {
+    const all = this.node.querySelectorAll<Control>('input, textarea, select');
+    for (const control of Array.from(all)) {
       control.disabled = busy;
     }
     this.node.classList.toggle('nbs-mod-busy', busy);
