@@ -19,6 +19,8 @@ from typing import Any
 
 import requests
 
+from tests.waiting import Timeout, wait_until
+
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 
@@ -44,19 +46,17 @@ def stop_process(proc: subprocess.Popen[Any], timeout: float = 20) -> None:
 def wait_http(url: str, proc: subprocess.Popen[Any], log_path: Path, timeout: float = 60) -> None:
     """Poll ``url`` until it answers 200. Raise RuntimeError with the tail of ``log_path`` if
     ``proc`` exits first or ``timeout`` s pass (``proc`` is left to the caller to stop)."""
-    deadline = time.monotonic() + timeout
-    while True:
+    def answers() -> bool:
         if proc.poll() is not None:
             raise RuntimeError(f"{Path(str(proc.args[0])).name} exited with {proc.returncode}:\n"
                                f"{log_path.read_text(errors='replace')[-4000:]}")
-        try:
-            if requests.get(url, timeout=5).status_code == 200:
-                return
-        except requests.ConnectionError:
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{url} did not answer in {timeout} s:\n{log_path.read_text(errors='replace')[-4000:]}")
-        time.sleep(0.3)
+        return requests.get(url, timeout=5).status_code == 200
+
+    try:
+        wait_until(answers, f"{url} answers", timeout, interval=0.3, ignore=(requests.ConnectionError,))
+    except Timeout:
+        raise RuntimeError(f"{url} did not answer in {timeout} s:\n{log_path.read_text(errors='replace')[-4000:]}") \
+            from None
 
 
 def _tool_path() -> str:
@@ -142,27 +142,26 @@ class Hub:
             # JupyterHub answers 201 when the server started within slow_spawn_timeout, else 202.
             if r.status_code not in (201, 202):
                 raise AssertionError(f"spawn of {name} failed: {r.status_code} {r.text}")
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        asked = time.monotonic()
+
+        def ready() -> bool:
             server = self.api("GET", f"/users/{name}").json().get("servers", {}).get("")
-            if server and server.get("ready"):
-                return
-            if not server and time.monotonic() > deadline - timeout + 5:
+            if not server and time.monotonic() > asked + 5:
                 raise AssertionError(f"server of {name} died while starting:\n{self.log()[-4000:]}")
-            time.sleep(0.3)
-        raise AssertionError(f"server of {name} not ready in {timeout} s:\n{self.log()[-4000:]}")
+            return bool(server and server.get("ready"))
+
+        try:
+            wait_until(ready, f"the server of {name} is ready", timeout, interval=0.3)
+        except Timeout:
+            raise AssertionError(f"server of {name} not ready in {timeout} s:\n{self.log()[-4000:]}") from None
 
     def stop_server(self, name: str, timeout: float = 60) -> None:
         self.api("DELETE", f"/users/{name}/server")
         self.wait_stopped(name, timeout)
 
     def wait_stopped(self, name: str, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not self.api("GET", f"/users/{name}").json().get("servers"):
-                return
-            time.sleep(0.5)
-        raise AssertionError(f"server of {name} did not stop in {timeout} s")
+        wait_until(lambda: not self.api("GET", f"/users/{name}").json().get("servers"),
+                   f"the server of {name} stops", timeout, interval=0.5)
 
     def server(self, name: str, method: str, path: str, **kwargs: Any) -> requests.Response:
         """A request to the user's own server, through the proxy, with the user's token."""
@@ -252,11 +251,16 @@ def world_dir(prefix: str) -> Iterator[Path]:
 
 def plan_of(hub: Hub, name: str, timeout: float = 30) -> dict[str, Any]:
     """The spaces API's answer, once no space is still mounting (the server just started)."""
-    deadline = time.monotonic() + timeout
-    while True:
+    def answer() -> dict[str, Any]:
         r = hub.server(name, "GET", "nbspaces/api/spaces")
         r.raise_for_status()
-        answer: dict[str, Any] = json.loads(r.text)
-        if all(s["status"] != "mounting" for s in answer["spaces"]) or time.monotonic() > deadline:
-            return answer
-        time.sleep(0.2)
+        return json.loads(r.text)  # type: ignore[no-any-return]
+
+    def settled() -> dict[str, Any] | None:
+        found = answer()
+        return found if all(s["status"] != "mounting" for s in found["spaces"]) else None
+
+    try:
+        return wait_until(settled, f"{name}'s spaces are connected", timeout)
+    except Timeout:
+        return answer()  # still mounting: the caller's assertions say what is wrong

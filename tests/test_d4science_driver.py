@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import random
-import time
 import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +13,7 @@ import pytest
 from nbspaces.drivers import DriverError, Problem, driver_class
 from nbspaces.drivers.d4science import PAGE, D4ScienceDriver
 from tests.standins.d4science import StorageHubStandIn
+from tests.waiting import wait_until
 
 MIB = 1024 * 1024
 
@@ -177,10 +177,8 @@ def test_a_failed_upload_leaves_no_file(hub: StorageHubStandIn, driver: D4Scienc
     with pytest.raises(TimeoutError):
         driver.write("spooled.bin", broken())
     assert driver.list("") == []
-    deadline = time.monotonic() + 5  # the stand-in drops what it staged once it sees the cut
-    while list(hub.staging.iterdir()) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert list(hub.staging.iterdir()) == []
+    # The stand-in drops what it staged once it sees the cut.
+    wait_until(lambda: list(hub.staging.iterdir()) == [], "the staged upload is dropped", 5, interval=0.05)
 
 
 def test_mkdir_rename_move_copy_delete(hub: StorageHubStandIn, driver: D4ScienceDriver) -> None:

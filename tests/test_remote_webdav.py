@@ -10,7 +10,6 @@ import base64
 import hashlib
 import json
 import os
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import requests
 
 from tests.kernel import run_code
 from tests.realhub import Hub, plan_of, start_hub
+from tests.waiting import wait_until
 from tests.webdav_servers import DavServer, rclone, wsgidav
 
 
@@ -216,10 +216,7 @@ def test_a_dropped_download_releases_the_storage_stream(site: tuple[Hub, DavServ
     assert r.status_code == 200 and len(r.raw.read(1024 * 1024)) == 1024 * 1024
     assert dav.has_open(big)  # the server is still reading it for us
     r.close()  # the user cancels the download
-    deadline = time.monotonic() + 30
-    while dav.has_open(big):
-        assert time.monotonic() < deadline, "the server kept reading a download no one receives"
-        time.sleep(0.2)
+    wait_until(lambda: not dav.has_open(big), "the server stops reading a download no one receives")
     assert hub.server("ada", "HEAD", "files/b2drop/dropped.bin").status_code == 200  # the server is fine
 
 
@@ -307,15 +304,11 @@ def test_remembered_spaces_come_back_with_no_browser_open(site: tuple[Hub, DavSe
     own_space(hub, other, "kept")
     hub.stop_server("ada")
     hub.spawn("ada")
-    import time
-
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
+    def both_mounted() -> bool:
         current = spaces(hub)
-        if current["b2drop"]["status"] == "mounted" and current.get("kept", {}).get("status") == "mounted":
-            break
-        time.sleep(0.3)
-    assert current["b2drop"]["status"] == "mounted" and current["kept"]["status"] == "mounted"
+        return current["b2drop"]["status"] == "mounted" and current.get("kept", {}).get("status") == "mounted"
+
+    wait_until(both_mounted, "b2drop and the remembered space are connected again", 20, interval=0.3)
 
 
 def test_secrets_appear_nowhere(site: tuple[Hub, DavServer, DavServer]) -> None:

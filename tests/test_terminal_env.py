@@ -8,7 +8,6 @@ import io
 import json
 import os
 import secrets
-import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ import websocket
 
 from tests.realhub import Hub, start_hub, world_dir
 from tests.test_hub_strong import user_environment
+from tests.waiting import wait_until
 
 
 def tess_hub(prefix: str, settings: str, folders: tuple[str, ...] = ()) -> Iterator[Hub]:
@@ -76,12 +76,14 @@ def in_terminal(hub: Hub, user: str, command: str, timeout: float = 120) -> str:
     try:
         # The marker is printed split in two, so the echo of the typed line never matches it.
         ws.send(json.dumps(["stdin", f"{command}; echo '{marker[:4]}''{marker[4:]}'-done\r"]))
-        deadline = time.monotonic() + timeout
-        while f"{marker}-done" not in shown:
-            assert time.monotonic() < deadline, shown
+        def done() -> bool:
+            nonlocal shown
             message = json.loads(ws.recv())
             if message[0] == "stdout":
                 shown += message[1]
+            return f"{marker}-done" in shown
+
+        wait_until(done, f"'{command}' runs in the terminal", timeout, interval=0)
     finally:
         ws.close()
         hub.server(user, "DELETE", f"api/terminals/{name}")

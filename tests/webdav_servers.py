@@ -23,6 +23,7 @@ from pathlib import Path
 import requests
 
 from tests.realhub import free_port, stop_process
+from tests.waiting import Timeout, wait_until
 
 VENV_BIN = Path(sys.executable).parent
 
@@ -45,16 +46,15 @@ class DavServer:
     def start(self) -> None:
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT, cwd=self.root.parent)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                r = requests.request("PROPFIND", self.url + "/", auth=(self.user.encode(), self.password.encode()),
-                                     headers={"Depth": "0"}, timeout=2)
-                if r.status_code == 207:
-                    return
-            except requests.ConnectionError:
-                time.sleep(0.2)
-        raise RuntimeError(f"{self.name} did not start:\n{self.log_path.read_text()[-2000:]}")
+        def answers() -> bool:
+            r = requests.request("PROPFIND", self.url + "/", auth=(self.user.encode(), self.password.encode()),
+                                 headers={"Depth": "0"}, timeout=2)
+            return r.status_code == 207
+
+        try:
+            wait_until(answers, f"{self.name} answers", 30, ignore=(requests.ConnectionError,))
+        except Timeout:
+            raise RuntimeError(f"{self.name} did not start:\n{self.log_path.read_text()[-2000:]}") from None
 
     def logged_requests(self) -> list[tuple[str, str]]:
         """(method, path in the share) of every request so far, for a wsgidav started with log_requests."""

@@ -70,7 +70,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from pathlib import Path
@@ -81,6 +80,7 @@ from xml.sax.saxutils import escape
 import requests
 
 from tests.realhub import stop_process
+from tests.waiting import Timeout, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 MIB = 1024 * 1024
@@ -397,19 +397,20 @@ class NextcloudStandIn:
         with open(self.server_log, "ab") as log:
             self.proc = subprocess.Popen([sys.executable, "-m", "tests.standins.nextcloud", str(self.config_path)],
                                          stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                r = requests.request("PROPFIND", self.legacy_url + "/", auth=self.auth, headers={"Depth": "0"},
-                                     timeout=2)
-                if r.status_code == 207:
-                    self.reset_log()
-                    return self
-            except requests.ConnectionError:
-                if self.proc.poll() is not None:
-                    break
-                time.sleep(0.1)
-        raise RuntimeError(f"the Nextcloud stand-in did not start:\n{self.server_log.read_text()[-2000:]}")
+        def answers() -> bool:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the Nextcloud stand-in exited:\n{self.server_log.read_text()[-2000:]}")
+            r = requests.request("PROPFIND", self.legacy_url + "/", auth=self.auth, headers={"Depth": "0"}, timeout=2)
+            return r.status_code == 207
+
+        try:
+            wait_until(answers, "the Nextcloud stand-in answers", 30, interval=0.1, ignore=(requests.ConnectionError,))
+        except Timeout:
+            raise RuntimeError(f"the Nextcloud stand-in did not start:\n{self.server_log.read_text()[-2000:]}") \
+                from None
+        self.reset_log()
+        return self
 
     def stop(self) -> None:
         if self.proc:
