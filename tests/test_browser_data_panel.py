@@ -379,10 +379,11 @@ def test_keyboard_palette_add_and_remove(site: tuple[Hub, DavServer, Path], page
         ["Name *", "Address (URL) *", "User name *", "Password *"])
     tls = dialog.locator('input[name="setting:verify_tls"]')
     expect(tls).to_have_attribute("type", "checkbox")
-    assert tls.evaluate("i => i.indeterminate")
+    expect(tls).to_be_checked()  # the driver's default, as it is
     chunk = dialog.locator('input[name="setting:chunk_mib"]')
     expect(chunk).to_have_attribute("type", "number")
     expect(chunk).to_have_attribute("min", "5")
+    expect(chunk).to_have_attribute("placeholder", "10")  # the default, shown where nothing is typed
     expect(dialog.locator('input[name="credential:password"]')).to_have_attribute("type", "password")
 
     # Nothing is said before the user typed: an empty form is not an error yet. Trying to send it is.

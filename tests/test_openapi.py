@@ -126,7 +126,8 @@ def test_the_checker_catches_what_it_claims_to() -> None:
     good = {"name": "b2drop", "kind": "webdav", "mount": "b2drop", "mode": "rw", "read_only": False,
             "origin": "catalog", "description": "", "settings": {"url": "https://x/dav"}, "status": "mounted",
             "reason": "", "credential_fields": [{"name": "username", "label": "User name", "type": "string",
-                                                 "required": True, "secret": False, "help": "", "link": ""}],
+                                                 "required": True, "secret": False, "help": "", "link": "",
+                                                 "default": None}],
             "has_credentials": True, "used_bytes": 3, "quota_bytes": None, "posix": False, "posix_reason": ""}
     assert check(good, space) == []
     bad: list[dict[str, Any]] = [

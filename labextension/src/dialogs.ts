@@ -110,9 +110,21 @@ class FormBody extends Widget {
         input.max = String(spec.max);
       }
       if (input.type === 'checkbox') {
-        // Unset until the user chooses: the server's default applies (it is not sent).
-        input.indeterminate = true;
-        input.title = trans.__("The server's default until you choose");
+        if (typeof field.default === 'boolean') {
+          // The driver's default, shown as it is; sent only once the user changes it.
+          input.checked = field.default;
+          input.dataset.default = String(field.default);
+        } else {
+          // Unset until the user chooses: the server's default applies (it is not sent).
+          input.indeterminate = true;
+          input.title = trans.__("The server's default until you choose");
+        }
+      } else if (
+        field.default !== null &&
+        field.default !== undefined &&
+        !options.placeholder
+      ) {
+        input.placeholder = String(field.default);
       }
       control = input;
     }
@@ -206,13 +218,15 @@ class FormBody extends Widget {
     this.node.classList.toggle('nbs-mod-busy', busy);
   }
 
-  /** The form's values by name: text as typed, "true"/"false" for a checkbox, '' for one left unset. */
+  /** The form's values by name: text as typed, "true"/"false" for a checkbox, '' for one left unset
+   * or at its default. */
   values(): Record<string, string> {
     const values: Record<string, string> = {};
     for (const control of this.controls) {
       values[control.name] =
         control instanceof HTMLInputElement && control.type === 'checkbox'
-          ? control.indeterminate
+          ? control.indeterminate ||
+            control.dataset.default === String(control.checked)
             ? ''
             : String(control.checked)
           : control.value;

@@ -35,6 +35,8 @@ export interface IField {
   /** The range of an `integer` (null: no bound). */
   minimum?: number | null;
   maximum?: number | null;
+  /** What applies when the value is not given (null: the service decides). */
+  default?: string | number | boolean | null;
 }
 
 /** What the dialogs ask for one kind of remote space (the server's `kinds`). */

@@ -308,6 +308,7 @@ class Field:
     choices: tuple[str, ...] = ()  # select only
     minimum: int | None = None  # integers only
     maximum: int | None = None
+    default: str | int | bool | None = None  # what the driver uses when the value is not given
 
     @property
     def secret(self) -> bool:
@@ -316,7 +317,7 @@ class Field:
     def describe(self, name: str) -> dict[str, Any]:
         """As the REST API sends it to forms."""
         out: dict[str, Any] = {"name": name, "label": self.label, "type": self.type, "required": self.required,
-                               "secret": self.secret, "help": self.help, "link": self.link}
+                               "secret": self.secret, "help": self.help, "link": self.link, "default": self.default}
         if self.type == "select":
             out["choices"] = list(self.choices)
         if self.type == "integer":
@@ -328,7 +329,7 @@ class Field:
 LABEL = Field("Label", help="The name the Data panel shows")
 USERNAME = Field("User name", required=True)
 PASSWORD = Field("Password", "password", required=True)
-VERIFY_TLS = Field("Check the server's TLS certificate", "boolean")
+VERIFY_TLS = Field("Check the server's TLS certificate", "boolean", default=True)
 
 
 class Driver(ABC):

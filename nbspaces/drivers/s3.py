@@ -37,7 +37,7 @@ class S3Driver(FsspecDriver):
         "endpoint": Field("S3 endpoint (URL)", "url", help="Your site's S3 address; empty for Amazon S3"),
         "bucket": Field("Bucket", required=True),
         "folder": Field("Folder in the bucket", help="Empty for the whole bucket"),
-        "region": Field("Region", help="Empty for us-east-1, or where your service does not use regions"),
+        "region": Field("Region", default="us-east-1", help="Where your service uses regions"),
         "label": LABEL,
         "verify_tls": VERIFY_TLS,
     }

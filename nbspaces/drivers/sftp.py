@@ -97,7 +97,7 @@ class SFTPDriver(Driver):
     }
     setting_fields = {
         "host": Field("Server", required=True, help="Its host name or address, e.g. sftp.example.org"),
-        "port": Field("Port", "integer", minimum=1, maximum=65535, help="Empty for 22"),
+        "port": Field("Port", "integer", minimum=1, maximum=65535, default=22),
         "folder": Field("Folder", help="Empty for your home folder on the server"),
         "host_key": Field("The server's host key", help="Shown at the first connection for you to accept"),
         "label": LABEL,

@@ -52,7 +52,7 @@ class SMBDriver(Driver):
     credential_fields = {"username": USERNAME, "password": PASSWORD}
     setting_fields = {
         "host": Field("Server", required=True, help="Its host name or address, e.g. files.example.org"),
-        "port": Field("Port", "integer", minimum=1, maximum=65535, help="Empty for 445"),
+        "port": Field("Port", "integer", minimum=1, maximum=65535, default=445),
         "share": Field("Share", required=True, help="The share's name: data in \\\\files.example.org\\data"),
         "folder": Field("Folder in the share", help="Empty for the whole share"),
         "domain": Field("Domain", help="Only if your server asks for one (Windows domains)"),

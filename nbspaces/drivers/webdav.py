@@ -158,7 +158,8 @@ class WebDAVDriver(Driver):
     setting_fields = {"url": Field("Address (URL)", "url", required=True,
                                    help="e.g. https://b2drop.eudat.eu/remote.php/webdav"), "label": LABEL,
                       "verify_tls": VERIFY_TLS,
-                      "chunk_mib": Field("Upload chunk size (MiB)", "integer", minimum=CHUNK_MIB_MIN,
+                      "chunk_mib": Field("Upload chunk size (MiB)", "integer", default=CHUNK_MIB_DEFAULT,
+                                         minimum=CHUNK_MIB_MIN,
                                            maximum=CHUNK_MIB_MAX)}
 
     @classmethod
