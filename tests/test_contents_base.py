@@ -6,7 +6,9 @@ Each new remote kind adds its space to SPACES; the behaviours stay the same.
 from __future__ import annotations
 
 import base64
+import os
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import quote
 
 import pytest
@@ -93,6 +95,9 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
         found = {s["name"]: s["status"] for s in plan_of(hub, "bea")["spaces"]}
         assert found["datahub"] == found["workspace"] == found["share"] == found["files"] == "mounted", found
         hub.ssh_login = (ssh.user, ssh.client_key)  # type: ignore[attr-defined]  (for the terminal test)
+        # Every secret in use: the S3 secret key, the SMB password, a line of the SSH private key.
+        key_line = ssh.client_key.read_text().splitlines()[1]
+        hub.secrets_in_use = [s3.password, smb.password, key_line]  # type: ignore[attr-defined]
         yield hub
     finally:
         if hub is not None:
@@ -394,3 +399,25 @@ print(r.returncode, r.stdout.strip().splitlines()[-1])
     lines = out.splitlines()
     assert lines[0] == "files: needs-credentials"
     assert lines[1] == "0 files: mounted", out
+
+
+def test_no_secret_of_any_kind_appears_anywhere(hub: Hub) -> None:
+    """Not in the hub's log, the API's answers, the plan, any server's or kernel's argv or environment,
+    nor in what the user accepted (an SFTP host key is public)."""
+    out = run_code(hub, "bea", "import nbspaces; print(type(nbspaces.filesystem('bucket').ls('')).__name__)")
+    assert out.strip() == "list"  # a kernel has used the S3 space: its driver holds the keys
+    secrets = [s.encode() for s in hub.secrets_in_use]  # type: ignore[attr-defined]
+    assert not any(s in hub.log().encode() for s in secrets)
+    answers = [hub.server("bea", "GET", "nbspaces/api/spaces").content,
+               *(hub.server("bea", "GET", f"nbspaces/api/spaces/{n}").content for n in ("bucket", "share", "files"))]
+    assert not any(s in a for s in secrets for a in answers)
+    home = hub.data_dir / "homes" / "bea" / ".nbspaces"
+    for plain in (home / "spaces.json", home / "accepted.json"):
+        assert not any(s in plain.read_bytes() for s in secrets), plain
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            blobs = [Path(f"/proc/{pid}/cmdline").read_bytes(), Path(f"/proc/{pid}/environ").read_bytes()]
+        except OSError:
+            continue
+        if any(b"jupyterhub" in b or b"singleuser" in b or b"ipykernel" in b for b in blobs):
+            assert not any(s in b for s in secrets for b in blobs), f"a secret in process {pid}"
