@@ -10,10 +10,12 @@ Each server serves a folder of the test (``root``), so tests can look at what re
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -56,9 +58,31 @@ class Served:
         wait_until(listening, f"{self.name} listens on port {self.port}")
 
     def stop(self) -> None:
+        """Stop the server and every process it started: sshd and smbd serve each connection in a
+        process of its own (sshd's in a session of its own), which would outlive the master."""
         if self.proc:
+            children = _descendants(self.proc.pid)
             stop_process(self.proc, 10)
+            for pid in children:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
         self.proc = None
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below ``pid``, from /proc."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                stat = Path(f"/proc/{entry}/stat").read_text()
+                parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found, frontier = [], [pid]
+    while frontier:
+        below = [child for child, parent in parents.items() if parent in frontier]
+        found += below
+        frontier = below
+    return found
 
 
 # -- S3 ------------------------------------------------------------------------------------

@@ -333,3 +333,47 @@ def test_an_sftp_server_not_seen_before_shows_its_key_for_acceptance(sites: dict
     assert unknown.value.problem is Problem.UNTRUSTED
     assert unknown.value.offer == {"host_key": known.settings["host_key"]}
     assert unknown.value.fingerprint in unknown.value.message and unknown.value.fingerprint.startswith("SHA256:")
+
+
+@pytest.mark.parametrize("name", SITE_NAMES)
+def test_a_server_that_stops_mid_transfer_fails_cleanly_and_recovers(name: str, sites: dict[str, Site]) -> None:
+    """Stopped mid-download: the read fails with the driver's error (not a raw client one, not a
+    short file passed off as whole). Stopped mid-upload: the write fails, and nothing has the name."""
+    site = sites[name]
+    if site.stop is None or site.start is None:
+        pytest.skip(f"{name}'s server cannot be restarted at the same address")
+    driver = site.make(True)
+    folder = "/".join(p for p in (site.top, f"cut-{secrets.token_hex(3)}") if p)
+    driver.mkdir(folder)
+    data = os.urandom(40 * MIB)
+    driver.write(f"{folder}/big.bin", pieces(data, MIB), len(data))
+    reader = driver.read(f"{folder}/big.bin")
+    got = len(next(reader))
+    site.stop()
+    try:
+        with pytest.raises(DriverError) as cut:
+            for piece in reader:
+                got += len(piece)
+        assert cut.value.problem in (Problem.UNAVAILABLE, Problem.OTHER) and got < len(data), cut.value.message
+    finally:
+        site.start()
+
+    def stops_midway() -> Iterator[bytes]:
+        for i in range(40):
+            if i == 4:
+                site.stop()
+            yield data[i * MIB:(i + 1) * MIB]
+
+    try:
+        with pytest.raises(DriverError):
+            driver.write(f"{folder}/up.bin", stops_midway(), len(data))
+    finally:
+        site.start()
+    fresh = site.make(True)
+    try:
+        assert "up.bin" not in {e.name for e in fresh.list(folder)}
+        assert read(Space(site, fresh, folder), "big.bin") == data  # back, and what was there is whole
+    finally:
+        fresh.delete(folder)
+        fresh.close()
+        driver.close()

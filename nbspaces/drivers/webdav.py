@@ -294,6 +294,8 @@ class WebDAVDriver(Driver):
         left = None if end is None else end - start + 1
         try:
             yield from window(r.iter_content(READ_PIECE), skip, left)
+        except requests.RequestException as e:  # the server went away mid-file: never a short file as whole
+            raise unreachable(self.label, self.host, e) from None
         finally:
             r.close()
 
