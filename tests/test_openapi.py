@@ -296,6 +296,10 @@ def test_every_driver_says_how_a_form_asks_for_it() -> None:
             assert field["label"] and field["type"] in ("url", "string", "boolean", "integer", "select"), (kind, field)
         for field in form["credential_fields"]:
             assert field["label"] and field["secret"] == (field["type"] in ("password", "secret")), (kind, field)
+    # What each kind can do is said as its driver declares it (D4Science's downloads have no Range).
+    caps = {kind: registry.kind_form(kind)["capabilities"] for kind in BUILT_IN}  # type: ignore[index]
+    assert caps["d4science"]["ranged_reads"] is False and caps["s3"]["ranged_reads"] is True
+    assert caps["webdav"]["server_copy"] and caps["smb"]["usage"] and not caps["sftp"]["server_copy"]
 
 
 def test_who_decides_what_is_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

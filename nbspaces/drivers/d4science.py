@@ -45,6 +45,7 @@ from urllib3.util.retry import Retry
 from .base import (
     LABEL,
     VERIFY_TLS,
+    Capabilities,
     Driver,
     DriverError,
     Entry,
@@ -142,6 +143,7 @@ def _form_part(boundary: str, name: str, value: str) -> bytes:
 class D4ScienceDriver(Driver):
     kind = "d4science"
     kind_label = "D4Science workspace"
+    capabilities = Capabilities(ranged_reads=False, server_copy=True)  # its downloads have no Range
     credential_fields = {"token": Field("Access token", "password", required=True)}
     login_token = "d4science"
     setting_fields = {"url": Field("StorageHub address (URL)", "url"), "label": LABEL, "verify_tls": VERIFY_TLS}

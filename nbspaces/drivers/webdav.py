@@ -36,6 +36,7 @@ from .base import (
     PASSWORD,
     USERNAME,
     VERIFY_TLS,
+    Capabilities,
     Driver,
     DriverError,
     Entry,
@@ -154,6 +155,7 @@ def _rechunk(chunks: Iterable[bytes], size: int) -> Iterator[list[memoryview]]:
 class WebDAVDriver(Driver):
     kind = "webdav"
     kind_label = "WebDAV"
+    capabilities = Capabilities(ranged_reads=True, server_copy=True, atomic_rename=True, usage=True)
     credential_fields = {"username": USERNAME, "password": PASSWORD}
     setting_fields = {"url": Field("Address (URL)", "url", required=True,
                                    help="e.g. https://b2drop.eudat.eu/remote.php/webdav"), "label": LABEL,
