@@ -19,6 +19,8 @@ import pytest
 
 from tests.lockfile import locked
 from tests.realhub import ROOT, Hub, start_hub, world_dir
+from tests.storage_servers import S3Server, SftpServer, rclone_s3, rclone_sftp
+from tests.waiting import wait_until
 from tests.webdav_servers import DavServer, rclone
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="strong isolation needs root")
@@ -53,7 +55,7 @@ def user_environment(name: str, system_site_packages: bool = False) -> Path:
     constraints.write_text("".join(f"{package}=={pin.version}\n" for package, pins in locked().items()
                                    for pin in pins if pin.applies()))
     wheel = next(wheels.glob("nbspaces-*.whl"))
-    subprocess.run([str(env / "bin/pip"), "install", "-q", "-c", str(constraints), str(wheel),
+    subprocess.run([str(env / "bin/pip"), "install", "-q", "-c", str(constraints), f"{wheel}[s3,smb,sftp]",
                     f"jupyterhub=={jupyterhub.__version__}", "ipykernel"], check=True)
     subprocess.run(["rm", "-rf", str(wheels)], check=True)
     (env / ".ready").touch()
@@ -87,7 +89,20 @@ def dav(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DavServer]:
 
 
 @pytest.fixture(scope="module")
-def site(user_env: Path, dav: DavServer, standard_dev_fuse: None) -> Iterator[tuple[Hub, Path]]:
+def stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[S3Server, SftpServer]]:
+    """An S3 server and an SFTP server (password login), for spaces mounted as folders."""
+    base = tmp_path_factory.mktemp("strong-stores")
+    s3, sftp = rclone_s3(base / "s3"), rclone_sftp(base / "sftp")
+    s3.bucket("gina-bucket")
+    yield s3, sftp
+    s3.stop()
+    sftp.stop()
+
+
+@pytest.fixture(scope="module")
+def site(user_env: Path, dav: DavServer, stores: tuple[S3Server, SftpServer],
+         standard_dev_fuse: None) -> Iterator[tuple[Hub, Path]]:
+    s3, sftp = stores
     for base in world_dir("nbspaces-strong"):
         datasets, team = base / "src" / "datasets", base / "src" / "team"
         datasets.mkdir(parents=True)
@@ -101,7 +116,12 @@ def site(user_env: Path, dav: DavServer, standard_dev_fuse: None) -> Iterator[tu
                 "datasets": {{"source": "{datasets}", "groups": {{"*": "ro"}}}},
                 "team": {{"source": "{team}", "groups": {{"team": "ro"}}, "users": {{"frank": "rw"}}}},
             }}
-            c.NBSpaces.remote = {{"dav": {{"kind": "webdav", "url": "{dav.url}", "groups": {{"*": "rw"}}}}}}
+            c.NBSpaces.remote = {{
+                "dav": {{"kind": "webdav", "url": "{dav.url}", "groups": {{"*": "rw"}}}},
+                "bucket": {{"kind": "s3", "endpoint": "{s3.url}", "bucket": "gina-bucket", "groups": {{"*": "rw"}}}},
+                "sftp": {{"kind": "sftp", "host": "127.0.0.1", "port": {sftp.port},
+                         "host_key": "{sftp.host_public_key}", "groups": {{"*": "rw"}}}},
+            }}
             c.NBSpaces.cull_timeout = 0
         """)
         os.chmod(base / "hub", 0o711)
@@ -238,6 +258,27 @@ def test_remote_space_in_strong_isolation(site: tuple[Hub, Path], dav: DavServer
     # The FUSE mount lives in gina's namespace only: the host does not see it.
     assert not any("fuse.rclone" in line and "/homes/gina/" in line
                    for line in Path("/proc/mounts").read_text().splitlines())
+
+
+def test_s3_and_sftp_spaces_are_folders_in_strong_isolation(site: tuple[Hub, Path],
+                                                            stores: tuple[S3Server, SftpServer]) -> None:
+    """rclone's s3 and sftp backends from the drivers' remotes: the bucket and the SFTP folder are
+    folders a program writes into (the SFTP host key pinned by the admins is the one rclone checks)."""
+    hub, _ = site
+    s3, sftp = stores
+    hub.spawn("gina")
+    for name, creds in (("bucket", {"access_key_id": s3.user, "secret_access_key": s3.password}),
+                        ("sftp", {"username": sftp.user, "password": sftp.password})):
+        r = hub.server("gina", "PUT", f"nbspaces/api/spaces/{name}/credentials", json=creds)
+        assert r.status_code == 200 and r.json()["status"] == "mounted", r.text
+        assert r.json()["posix"] is True, r.json()["posix_reason"]
+    r = in_server(hub, "gina", 'echo to-s3 > "$HOME/bucket/s3.txt" && echo to-sftp > "$HOME/sftp/sftp.txt" '
+                               '&& cat "$HOME/bucket/s3.txt" "$HOME/sftp/sftp.txt"')
+    assert r.returncode == 0 and r.stdout == "to-s3\nto-sftp\n", r.stderr
+    wait_until(lambda: (s3.root / "gina-bucket" / "s3.txt").exists() and (sftp.root / "sftp.txt").exists(),
+               "rclone uploads what the program wrote", 20)
+    assert (s3.root / "gina-bucket" / "s3.txt").read_text() == "to-s3\n"
+    assert (sftp.root / "sftp.txt").read_text() == "to-sftp\n"
 
 
 def test_the_sites_shell_cmd_runs_as_the_user_in_their_namespace(user_env: Path) -> None:
