@@ -124,7 +124,10 @@ class FsspecDriver(Driver):
     # -- the contract ---------------------------------------------------------------
 
     def check(self) -> None:
-        self.list("")
+        """The root is a folder (one request: health checks run this every minute)."""
+        with self.errors(""):
+            if not self.fs.isdir(self.root()):
+                raise FileNotFoundError(self.root())
 
     def list(self, path: str) -> list[Entry]:
         full = self.full(path).rstrip("/")

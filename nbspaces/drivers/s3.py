@@ -112,6 +112,12 @@ class S3Driver(FsspecDriver):
                 self.fs.rm_file(self.full(path))
                 self.fs.call_s3("put_object", Bucket=self.bucket, Key=key + FOLDER_MARKER, Body=b"")
 
+    def check(self) -> None:
+        """One object listed at most, whatever the bucket holds: proves the keys and the bucket."""
+        with self.errors(""):
+            self.fs.call_s3("list_objects_v2", Bucket=self.bucket, Prefix=f"{self.prefix}/" if self.prefix else "",
+                            MaxKeys=1)
+
     def _key(self, path: str) -> str:
         return self.full(path).partition("/")[2]
 

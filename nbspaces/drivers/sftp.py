@@ -247,7 +247,9 @@ class SFTPDriver(Driver):
     # -- the contract -----------------------------------------------------------------
 
     def check(self) -> None:
-        self.list("")
+        """Logged in, and the folder is there (one request, not a listing)."""
+        if not self.stat("").is_dir:
+            raise DriverError(Problem.INVALID, f"'{self.folder}' is a file on {self.host}")
 
     def list(self, path: str) -> list[Entry]:
         import asyncssh

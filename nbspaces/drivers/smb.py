@@ -144,7 +144,9 @@ class SMBDriver(Driver):
     # -- the contract -----------------------------------------------------------------
 
     def check(self) -> None:
-        self.list("")
+        """The folder of the space is there and readable (one request, not a listing)."""
+        if not self.stat("").is_dir:
+            raise DriverError(Problem.INVALID, f"'{'/'.join(self.folder)}' is a file on {self.host}")
 
     def list(self, path: str) -> list[Entry]:
         import smbclient
