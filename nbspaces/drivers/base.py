@@ -427,6 +427,24 @@ class Driver(ABC):
         """Copy a file or a whole folder within the space, on the service where it can
         (``capabilities.server_copy``); the same refusals as :meth:`move`."""
 
+    def replace(self, temp: str, path: str) -> None:
+        """Give the complete file ``temp`` the name ``path``, through the contract's own calls. An
+        existing ``path`` is first moved aside, and put back if the last move fails: at every
+        moment one whole version has the name. Kinds whose rename replaces in one step use it."""
+        if not self.exists(path):
+            self.move(temp, path)
+            return
+        old = aside(*posixpath.split(path), why="old")
+        self.move(path, old)
+        try:
+            self.move(temp, path)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self.move(old, path)
+            raise
+        with contextlib.suppress(Exception):
+            self.delete(old)
+
     def exists(self, path: str) -> bool:
         """Whether anything is at ``path``: a stat, unless a kind has a cheaper question."""
         try:

@@ -15,7 +15,7 @@ from abc import abstractmethod
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from .base import Driver, DriverError, Entry, Network, Problem, aside, temporary_name, utc
+from .base import Driver, DriverError, Entry, Network, Problem, temporary_name, utc
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
@@ -190,26 +190,6 @@ class FsspecDriver(Driver):
                 f.discard()  # an object store's unfinished multipart upload is aborted
             f.closed = True  # never committed later (fsspec files close, and commit, when collected)
             raise
-
-    def replace(self, temp: str, path: str) -> None:
-        """Give the complete file ``temp`` the name ``path``. An existing ``path`` is first moved
-        aside, and put back if the move fails: at every moment one whole version has the name."""
-        if not self.exists(path):
-            with self.errors(path):
-                self.fs.mv(self.full(temp), self.full(path))
-            return
-        old = aside(*posixpath.split(path), why="old")
-        with self.errors(path):
-            self.fs.mv(self.full(path), self.full(old))
-        try:
-            with self.errors(path):
-                self.fs.mv(self.full(temp), self.full(path))
-        except BaseException:
-            with contextlib.suppress(Exception):
-                self.fs.mv(self.full(old), self.full(path))
-            raise
-        with contextlib.suppress(Exception):
-            self.fs.rm_file(self.full(old))
 
     def mkdir(self, path: str) -> None:
         if self.exists(path):

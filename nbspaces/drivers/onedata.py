@@ -304,32 +304,13 @@ class OnedataDriver(Driver):
                         offset, block = offset + len(block), bytearray()
                 if block or offset == 0:
                     client.put_file_content(space, bytes(block), file_id=file_id, offset=offset)
-                self._replace(space, temp, rel, self.exists(path))
+                self.replace(f"{space}/{temp}", path)
             except BaseException:
                 with contextlib.suppress(Exception):
                     client.remove(space, file_id=file_id)
                 raise
             finally:
                 self._changed()  # the path names another file now, or none
-
-    def _replace(self, space: str, temp: str, rel: str, existing: bool) -> None:
-        """The complete ``temp`` takes the name ``rel``. An existing file is moved aside first and
-        put back if the move fails: at every moment one whole version has the name (removing
-        it first lost both versions when the move then failed)."""
-        client = self.client()
-        if not existing:
-            client.move(space, temp, space, _url_path(rel))
-            return
-        old = aside(*posixpath.split(rel), why="old")
-        client.move(space, rel, space, _url_path(old))
-        try:
-            client.move(space, temp, space, _url_path(rel))
-        except BaseException:
-            with contextlib.suppress(Exception):
-                client.move(space, old, space, _url_path(rel))
-            raise
-        with contextlib.suppress(Exception):
-            client.remove(space, file_path=_url_path(old))
 
     def mkdir(self, path: str) -> None:
         space, rel = self._split(path)

@@ -33,7 +33,6 @@ from .base import (
     Network,
     Problem,
     RcloneRemote,
-    aside,
     temporary_name,
 )
 from .fsspec_driver import READ_BLOCK, READ_PIECE
@@ -312,36 +311,26 @@ class SFTPDriver(Driver):
                     self._call(path, lambda _, b=bytes(block), o=offset: handle.write(b, o))
             finally:
                 self._call(path, lambda _: handle.close())
-            self._replace(temp, path)
+            self.replace(temp, path)
         except BaseException:
             with contextlib.suppress(Exception):
                 self._call(temp, lambda sftp: sftp.remove(self._full(temp)))
             raise
 
-    def _replace(self, temp: str, path: str) -> None:
-        """Give the complete ``temp`` the name ``path`` in one rename that replaces (OpenSSH's
-        posix-rename); where the server lacks it, the old version is moved aside first and put
-        back if the rename fails."""
-        async def work(sftp: Any) -> None:
+    def replace(self, temp: str, path: str) -> None:
+        """One rename that replaces (OpenSSH's posix-rename); where the server lacks it, the
+        contract's own replace (the old version moved aside, put back if the rename fails)."""
+        async def posix_rename(sftp: Any) -> bool:
             import asyncssh
 
-            with contextlib.suppress(asyncssh.SFTPOpUnsupported):
-                await sftp.posix_rename(self._full(temp), self._full(path))
-                return
-            if not await sftp.exists(self._full(path)):
-                await sftp.rename(self._full(temp), self._full(path))
-                return
-            old = aside(*posixpath.split(path), why="old")
-            await sftp.rename(self._full(path), self._full(old))
             try:
-                await sftp.rename(self._full(temp), self._full(path))
-            except asyncssh.Error:
-                await sftp.rename(self._full(old), self._full(path))
-                raise
-            with contextlib.suppress(asyncssh.Error):
-                await sftp.remove(self._full(old))
+                await sftp.posix_rename(self._full(temp), self._full(path))
+            except asyncssh.SFTPOpUnsupported:
+                return False
+            return True
 
-        self._call(path, work)
+        if not self._call(path, posix_rename):
+            super().replace(temp, path)
 
     def mkdir(self, path: str) -> None:
         async def work(sftp: Any) -> None:
